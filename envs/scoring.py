@@ -1,0 +1,58 @@
+"""D4RL-normalized scores and per-episode metrics for the Maze2D / Multi2D suite.
+
+``normalized_score = 100 · (return − ref_min) / (ref_max − ref_min)`` with D4RL's sparse-v1
+reference returns (DESIGN.md section 5); multi2d envs use their maze's constants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs.mazes import get_env_spec
+
+
+def normalized_score(env_id: str, episode_return: float | np.ndarray) -> float | np.ndarray:
+    """D4RL-normalized score ×100 of undiscounted episode return(s) (scalar or any-shape array).
+
+    Raises:
+        ValueError: for an unknown env id.
+    """
+    maze = get_env_spec(env_id).maze
+    scale = 100.0 / (maze.ref_max_score - maze.ref_min_score)
+    if np.ndim(episode_return) == 0:
+        return float((float(episode_return) - maze.ref_min_score) * scale)
+    return (np.asarray(episode_return, dtype=np.float64) - maze.ref_min_score) * scale
+
+
+@dataclass(frozen=True)
+class EpisodeMetrics:
+    """What one evaluation episode measured."""
+
+    episode_return: float
+    """Undiscounted sum of rewards (= steps spent within 0.5 of the goal)."""
+    score: float
+    """D4RL-normalized return ×100."""
+    success: bool
+    """Whether the agent was within 0.5 of the goal at any step (start included)."""
+    first_reach_step: int
+    """Env steps taken when first within 0.5 of the goal (0 = started there); -1 if never."""
+    length: int
+    """Number of env steps in the episode."""
+
+
+def episode_metrics(
+    env_id: str, rewards: Sequence[float] | np.ndarray, first_reach_step: int
+) -> EpisodeMetrics:
+    """Metrics of one episode from its rewards ``(T,)`` and the env's last ``info["first_reach_step"]``."""
+    rewards = np.asarray(rewards, dtype=np.float64)
+    episode_return = float(rewards.sum())
+    return EpisodeMetrics(
+        episode_return=episode_return,
+        score=float(normalized_score(env_id, episode_return)),
+        success=first_reach_step >= 0,
+        first_reach_step=int(first_reach_step),
+        length=len(rewards),
+    )
