@@ -26,10 +26,10 @@ import contextlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -39,6 +39,7 @@ import numpy as np
 
 from envs.controller import COLLECTOR_CONFIG, ControllerConfig, WaypointController
 from envs.mazes import ENV_IDS, GOAL_RADIUS, MazeSpec, SuiteEnvSpec, get_env_spec
+from envs.provenance import git_commit, versions
 
 MAX_SPEED = 5.0
 """PointMaze clips each velocity component to ±5 before every step."""
@@ -109,8 +110,9 @@ def collect_stream(
             observations[t] = (px, py, vx, vy)
             goals[t] = (gx, gy)
             ax, ay = controller.act_scalar(px, py, vx, vy, gx, gy)
-            ax = min(1.0, max(-1.0, ax + noise[t % chunk, 0]))
-            ay = min(1.0, max(-1.0, ay + noise[t % chunk, 1]))
+            # Executed exactly as stored: float32, the action space's dtype.
+            ax = float(np.float32(min(1.0, max(-1.0, ax + noise[t % chunk, 0]))))
+            ay = float(np.float32(min(1.0, max(-1.0, ay + noise[t % chunk, 1]))))
             actions[t] = (ax, ay)
             # PointEnv.step: clip velocity, then simulate one step with the action as ctrl.
             qvel[0] = min(MAX_SPEED, max(-MAX_SPEED, vx))
@@ -202,7 +204,10 @@ def write_dataset(
     maze = spec.maze
     staging = Path(tempfile.mkdtemp(prefix=".dfplan-staging-", dir=store))
     try:
-        with _minari_root(staging):
+        with _minari_root(staging), warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message="`(author_email|code_permalink)` is set to None"
+            )
             minari.create_dataset_from_buffers(
                 dataset_id=dataset_id,
                 buffer=list(episode_buffers(stream, maze)),
@@ -210,6 +215,7 @@ def write_dataset(
                 eval_env=f"dfplan/maze2d-{maze.name}-v1",
                 algorithm_name="D4RL waypoint controller: Q-iteration + PD, N(0, 0.5^2) action noise",
                 author="dfplan",
+                code_permalink=f"dfplan commit {git_commit()} (envs/collect.py)",
                 ref_min_score=maze.ref_min_score,
                 ref_max_score=maze.ref_max_score,
                 description=(
@@ -231,16 +237,6 @@ def write_dataset(
     return target
 
 
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return out.stdout.strip()
-
-
 def record_speed(path: Path, dataset_id: str, steps: int, collect_s: float, write_s: float) -> None:
     """Upsert this run's speed into a JSON map ``dataset_id -> measurement`` (atomic write)."""
     records = json.loads(path.read_text()) if path.exists() else {}
@@ -252,7 +248,9 @@ def record_speed(path: Path, dataset_id: str, steps: int, collect_s: float, writ
         "steps_per_second": round(steps / (collect_s + write_s)),
         "collect_steps_per_second": round(steps / collect_s),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "commit": _git_commit(),
+        "commit": git_commit(),
+        "versions": versions(),
+        "cpu_count": os.cpu_count(),
         "command": "python -m envs.collect " + " ".join(sys.argv[1:]),
     }
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -44,18 +44,29 @@ class Maze2DEnv(PointMazeEnv):
 
     ``reset(options=...)`` accepts ``goal_xy`` and ``start_xy`` (shape (2,)) to pin the goal or
     the start position exactly (no noise; the start velocity is still drawn).
+
+    ``render_mode="rgb_array"`` renders headlessly with :func:`envs.render.render_frames`
+    (top-down, ``render_size`` pixels square; no OpenGL needed).
     """
 
-    def __init__(self, env_id: str = "maze2d-umaze-v1", render_mode: str | None = None) -> None:
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 100}  # noqa: RUF012 (gymnasium API)
+
+    def __init__(
+        self, env_id: str = "maze2d-umaze-v1", render_mode: str | None = None, render_size: int = 64
+    ) -> None:
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.suite_spec: SuiteEnvSpec = get_env_spec(env_id)
         self.maze_spec = self.suite_spec.maze
         super().__init__(
             maze_map=[list(row) for row in self.maze_spec.layout],
-            render_mode=render_mode,
+            render_mode=None,
             reward_type="sparse",
             continuing_task=True,
             reset_target=False,
         )
+        self.render_mode = render_mode
+        self.render_size = render_size
         self._free_cell_xy = self.maze_spec.cell_to_xy(np.asarray(self.maze_spec.free_cells))
         self.goal = self.maze_spec.goal_xy.copy()
         self._steps = 0
@@ -116,6 +127,16 @@ class Maze2DEnv(PointMazeEnv):
     ) -> bool:
         """Maze2D episodes never terminate (D4RL)."""
         return False
+
+    def render(self) -> np.ndarray | None:
+        """Top-down RGB frame (render_size, render_size, 3) uint8 in ``rgb_array`` mode."""
+        if self.render_mode != "rgb_array":
+            return None
+        from envs.render import render_frames
+
+        return render_frames(
+            self.maze_spec, self.point_env.data.qpos[:2].copy(), self.goal, self.render_size
+        )
 
     # ----------------------------------------------------------------------- internals
     def _point_obs(self) -> np.ndarray:

@@ -1,0 +1,150 @@
+"""Evaluate an agent on a suite env and record the row in the results file.
+
+    python -m benchmarks.evaluate --agent oracle --env all --episodes 100
+
+Episode ``i`` resets the env with seed ``seed + i`` (and the agent with the same seed), so
+every agent meets the same starts and goals. ``act`` latency is timed at batch 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+import envs
+from agents import OracleAgent, RandomAgent
+from agents.protocol import Agent
+from benchmarks.results import DEFAULT_RESULTS_PATH, ResultRow, upsert_rows
+from envs.provenance import git_commit, versions
+from envs.scoring import EpisodeMetrics, episode_metrics
+
+AGENTS: dict[str, Callable[[str, int], Agent]] = {
+    "oracle": lambda env_id, seed: OracleAgent(env_id, seed=seed),
+    "random": lambda env_id, seed: RandomAgent(seed=seed),
+}
+"""Agents the CLI can build: name -> factory(env_id, seed)."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A result row and the per-episode metrics behind it."""
+
+    row: ResultRow
+    episodes: list[EpisodeMetrics]
+
+
+def evaluate(
+    agent: Agent,
+    env_id: str,
+    n_episodes: int = 100,
+    seed: int = 0,
+    *,
+    agent_name: str,
+    variant: str = "default",
+    train_seeds: list[int] | None = None,
+    train_wall_s: float | None = None,
+    device: str = "cpu",
+    command: str | None = None,
+) -> Evaluation:
+    """Run ``n_episodes`` full episodes of ``env_id`` with ``agent``; return the row and episodes.
+
+    Episode ``i`` uses reset seed ``seed + i`` for both env and agent.
+    """
+    if n_episodes < 1:
+        raise ValueError(f"n_episodes must be positive, got {n_episodes}")
+    env = envs.make(env_id)
+    eval_seeds = [seed + i for i in range(n_episodes)]
+    episodes: list[EpisodeMetrics] = []
+    act_times: list[float] = []
+    for episode_seed in eval_seeds:
+        obs, info = env.reset(seed=episode_seed)
+        agent.reset(seed=episode_seed)
+        rewards = []
+        while True:
+            start = time.perf_counter()
+            action = agent.act(obs)
+            act_times.append(time.perf_counter() - start)
+            obs, reward, terminated, truncated, info = env.step(action)
+            rewards.append(reward)
+            if terminated or truncated:
+                break
+        episodes.append(episode_metrics(env_id, rewards, info["first_reach_step"]))
+    env.close()
+
+    scores = np.array([e.score for e in episodes])
+    reach = [e.first_reach_step for e in episodes if e.success]
+    row = ResultRow(
+        env=envs.get_env_spec(env_id).env_id,
+        agent=agent_name,
+        variant=variant,
+        n_episodes=n_episodes,
+        train_seeds=list(train_seeds or []),
+        eval_seeds=eval_seeds,
+        score_mean=float(scores.mean()),
+        score_sem=float(scores.std(ddof=1) / np.sqrt(n_episodes)) if n_episodes > 1 else 0.0,
+        success_rate=float(np.mean([e.success for e in episodes])),
+        first_reach_mean=float(np.mean(reach)) if reach else None,
+        return_mean=float(np.mean([e.episode_return for e in episodes])),
+        act_ms_median=float(np.median(act_times) * 1e3),
+        replan_ms_median=None,
+        train_wall_s=train_wall_s,
+        device=device,
+        commit=git_commit(),
+        date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        command=command or "python -c 'benchmarks.evaluate.evaluate(...)'",
+        extra={"versions": versions()},
+    )
+    return Evaluation(row, episodes)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.evaluate", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--agent", required=True, choices=sorted(AGENTS))
+    parser.add_argument("--env", required=True, help=f"'all' or one of {', '.join(envs.ENV_IDS)}")
+    parser.add_argument("--episodes", type=int, default=100)
+    parser.add_argument(
+        "--seed", type=int, default=0, help="first eval seed (episode i uses seed + i)"
+    )
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS_PATH)
+    args = parser.parse_args(argv)
+    env_ids = list(envs.ENV_IDS) if args.env == "all" else [args.env]
+    for env_id in env_ids:
+        try:
+            envs.get_env_spec(env_id)
+        except ValueError as error:
+            parser.error(str(error))
+    command = shlex.join(
+        ["python", "-m", "benchmarks.evaluate", *(sys.argv[1:] if argv is None else argv)]
+    )
+    for env_id in env_ids:
+        start = time.perf_counter()
+        result = evaluate(
+            AGENTS[args.agent](env_id, args.seed),
+            env_id,
+            args.episodes,
+            args.seed,
+            agent_name=args.agent,
+            command=command,
+        )
+        upsert_rows([result.row], args.results)
+        row = result.row
+        reach = "n/a" if row.first_reach_mean is None else f"{row.first_reach_mean:.1f}"
+        print(
+            f"{env_id:20s} {args.agent:8s} score {row.score_mean:6.1f} ± {row.score_sem:4.1f}  "
+            f"success {row.success_rate:4.0%}  first reach {reach:>6s}  return {row.return_mean:6.1f}  "
+            f"act {row.act_ms_median:.3f} ms  ({time.perf_counter() - start:.0f} s)"
+        )
+
+
+if __name__ == "__main__":
+    main()

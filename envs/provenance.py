@@ -1,0 +1,38 @@
+"""Provenance of a measurement: the code's commit and the versions that affect the numbers."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from importlib import metadata
+
+TRACKED_PATHS = ("envs", "agents", "benchmarks", "dfplan")
+"""Code folders whose local edits mark a commit ``-dirty``."""
+
+
+def git_commit() -> str:
+    """``git rev-parse HEAD`` (``-dirty`` appended if the code folders have local edits)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        )
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--", *TRACKED_PATHS],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and of the installed packages that affect the numbers."""
+    found = {"python": platform.python_version()}
+    for package in ("numpy", "mujoco", "gymnasium", "gymnasium-robotics", "minari", "torch"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return found

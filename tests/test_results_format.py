@@ -1,0 +1,97 @@
+"""The results file: validated rows, atomic keyed upsert, corrupt files refused; evaluate()."""
+
+import json
+
+import pytest
+
+from agents import RandomAgent
+from benchmarks.evaluate import evaluate
+from benchmarks.results import ResultRow, ResultsFormatError, load_rows, upsert_rows
+
+
+def _row(**changes):
+    fields = dict(
+        env="maze2d-umaze-v1", agent="random", variant="default", n_episodes=2, train_seeds=[],
+        eval_seeds=[0, 1], score_mean=8.8, score_sem=1.5, success_rate=0.5, first_reach_mean=120.0,
+        return_mean=36.0, act_ms_median=0.01, replan_ms_median=None, train_wall_s=None, device="cpu",
+        commit="abc123", date="2026-01-01T00:00:00+00:00", command="python -m benchmarks.evaluate",
+    )  # fmt: skip
+    fields.update(changes)
+    return ResultRow(**fields)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"env": "hopper-v4"},
+        {"n_episodes": 3},
+        {"success_rate": 1.5},
+        {"score_sem": -1.0},
+        {"score_mean": float("nan")},
+        {"first_reach_mean": None},
+        {"date": "yesterday"},
+        {"agent": ""},
+        {"eval_seeds": [0, "1"]},
+    ],
+)
+def test_invalid_rows_rejected(changes):
+    with pytest.raises(ResultsFormatError):
+        _row(**changes)
+
+
+def test_from_dict_rejects_unknown_and_missing_fields():
+    data = _row().to_dict()
+    with pytest.raises(ResultsFormatError, match="unknown"):
+        ResultRow.from_dict({**data, "scor_mean": 1.0})
+    del data["score_mean"]
+    with pytest.raises(ResultsFormatError, match="missing"):
+        ResultRow.from_dict(data)
+
+
+def test_upsert_replaces_by_key_and_keeps_others(tmp_path):
+    path = tmp_path / "results.json"
+    upsert_rows([_row(), _row(agent="oracle", score_mean=140.0)], path)
+    upsert_rows([_row(score_mean=9.9), _row(env="maze2d-large-v1")], path)
+    rows = load_rows(path)
+    assert len(rows) == 3
+    by_key = {r.key: r for r in rows}
+    assert by_key[("maze2d-umaze-v1", "random", "default")].score_mean == 9.9
+    assert by_key[("maze2d-umaze-v1", "oracle", "default")].score_mean == 140.0
+    assert isinstance(json.loads(path.read_text()), list)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]  # no temp files left
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"a": 1}', '[{"env": "maze2d-umaze-v1"}]'])
+def test_corrupt_file_is_an_error_and_left_untouched(tmp_path, content):
+    path = tmp_path / "results.json"
+    path.write_text(content)
+    with pytest.raises(ResultsFormatError):
+        upsert_rows([_row()], path)
+    assert path.read_text() == content
+
+
+def test_failed_write_keeps_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "results.json"
+    upsert_rows([_row()], path)
+    before = path.read_text()
+
+    def broken_replace(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("benchmarks.results.os.replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        upsert_rows([_row(score_mean=50.0)], path)
+    assert path.read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
+
+
+def test_evaluate_returns_valid_row_with_recorded_seeds():
+    result = evaluate(RandomAgent(), "maze2d-umaze-v1", n_episodes=2, seed=10, agent_name="random")
+    row = result.row
+    assert row.eval_seeds == [10, 11] and row.n_episodes == 2 and len(result.episodes) == 2
+    assert row.device == "cpu" and row.commit and row.act_ms_median > 0
+    assert all(e.length == 300 for e in result.episodes)
+    again = evaluate(
+        RandomAgent(), "maze2d-umaze-v1", n_episodes=2, seed=10, agent_name="random"
+    ).row
+    assert again.return_mean == row.return_mean  # seeded end to end
