@@ -1,9 +1,10 @@
 """The results format of DESIGN.md section 5: ``results/maze2d/results.json``.
 
-The file is a JSON list of rows, one per (env, agent, variant). :class:`ResultRow` validates
-a row; :func:`upsert_rows` replaces rows with the same key and adds new ones atomically
-(temp file + ``os.replace``, under an exclusive lock so parallel jobs do not lose each
-other's rows). A file that cannot be read as valid rows is an error, never overwritten.
+The file is a JSON list of rows, one per (env, agent, variant), written one row per line.
+:class:`ResultRow` validates a row; :func:`upsert_rows` replaces rows with the same key and
+adds new ones atomically (temp file + ``os.replace``, under an exclusive lock so parallel jobs
+do not lose each other's rows). A file that cannot be read as valid rows is an error, never
+overwritten.
 """
 
 from __future__ import annotations
@@ -218,5 +219,6 @@ def upsert_rows(
         by_key = {row.key: row for row in load_rows(path)}
         by_key.update({row.key: row for row in new_rows})
         merged = [by_key[key] for key in sorted(by_key)]
-        _write_atomic(path, json.dumps([row.to_dict() for row in merged], indent=1) + "\n")
+        lines = ",\n".join(" " + json.dumps(row.to_dict()) for row in merged)
+        _write_atomic(path, f"[\n{lines}\n]\n")  # one row per line: readable diffs
     return merged

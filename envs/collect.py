@@ -38,7 +38,14 @@ from pathlib import Path
 import numpy as np
 
 from envs.controller import COLLECTOR_CONFIG, ControllerConfig, WaypointController
-from envs.mazes import ENV_IDS, GOAL_RADIUS, MazeSpec, SuiteEnvSpec, get_env_spec
+from envs.mazes import (
+    ENV_IDS,
+    GOAL_RADIUS,
+    START_POSITION_NOISE,
+    MazeSpec,
+    SuiteEnvSpec,
+    get_env_spec,
+)
 from envs.provenance import git_commit, versions
 
 MAX_SPEED = 5.0
@@ -73,6 +80,7 @@ def collect_stream(
     progress: bool = True,
 ) -> Stream:
     """Run the noisy waypoint controller for ``n_steps`` steps of one continuous stream."""
+    import mujoco
     from tqdm import tqdm
 
     from envs.maze_env import Maze2DEnv
@@ -85,12 +93,12 @@ def collect_stream(
     controller = WaypointController(maze, replace(config, action_noise_std=0.0), seed=seed + 1)
     model, data = env.point_env.model, env.point_env.data
     qpos, qvel, ctrl = data.qpos, data.qvel, data.ctrl
-    import mujoco
-
     free_xy = maze.cell_to_xy(np.asarray(maze.free_cells))
 
     def new_goal() -> tuple[float, float]:
-        x, y = free_xy[rng.integers(len(free_xy))] + rng.uniform(-0.1, 0.1, size=2)
+        x, y = free_xy[rng.integers(len(free_xy))] + rng.uniform(
+            -START_POSITION_NOISE, START_POSITION_NOISE, size=2
+        )
         return float(x), float(y)
 
     observations = np.empty((n_steps + 1, 4))
@@ -105,7 +113,7 @@ def collect_stream(
         for t in range(n_steps):
             if t % chunk == 0:
                 noise = config.action_noise_std * rng.standard_normal((chunk, 2))
-                bar.update(min(chunk, n_steps - t) if t else 0)
+                bar.update(t - bar.n)
             px, py, vx, vy = float(qpos[0]), float(qpos[1]), float(qvel[0]), float(qvel[1])
             observations[t] = (px, py, vx, vy)
             goals[t] = (gx, gy)

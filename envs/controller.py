@@ -168,10 +168,11 @@ class WaypointController:
         last = len(self.waypoints) - 1
         if self.waypoint_index < last and math.hypot(wx - px, wy - py) < cfg.waypoint_tolerance:
             self.waypoint_index += 1
-        if cfg.action_noise_std > 0:
-            ax += cfg.action_noise_std * float(self.rng.standard_normal())
-            ay += cfg.action_noise_std * float(self.rng.standard_normal())
-        return min(1.0, max(-1.0, ax)), min(1.0, max(-1.0, ay))
+        ax, ay = min(1.0, max(-1.0, ax)), min(1.0, max(-1.0, ay))
+        if cfg.action_noise_std > 0:  # D4RL: clip, add noise, clip again
+            ax = min(1.0, max(-1.0, ax + cfg.action_noise_std * float(self.rng.standard_normal())))
+            ay = min(1.0, max(-1.0, ay + cfg.action_noise_std * float(self.rng.standard_normal())))
+        return ax, ay
 
     def at_goal(self, px: float, py: float) -> bool:
         """True once past the last intermediate waypoint and within tolerance of the goal."""

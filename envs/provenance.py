@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import platform
 import subprocess
+import sys
 from importlib import metadata
 
-TRACKED_PATHS = ("envs", "agents", "benchmarks", "dfplan")
-"""Code folders whose local edits mark a commit ``-dirty``."""
+CODE_PACKAGES = ("envs", "agents", "benchmarks", "dfplan")
+"""The project's packages; local edits to one that this process imported mark it ``-dirty``."""
 
 
 def git_commit() -> str:
-    """``git rev-parse HEAD`` (``-dirty`` appended if the code folders have local edits)."""
+    """``git rev-parse HEAD``, + ``-dirty`` if a project package this process imported has local edits."""
+    imported = [package for package in CODE_PACKAGES if package in sys.modules]
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
         )
         status = subprocess.run(
-            ["git", "status", "--porcelain", "--", *TRACKED_PATHS],
+            ["git", "status", "--porcelain", "--", *imported],
             capture_output=True,
             text=True,
             check=True,
