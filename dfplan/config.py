@@ -1,0 +1,113 @@
+"""Frozen-dataclass configs as plain data, and the command line generated from them.
+
+``to_dict`` / ``from_dict`` turn nested config dataclasses into JSON-able dicts and back
+(checkpoints store configs this way, never pickled code). ``add_arguments`` /
+``from_arguments`` make one ``--section.field`` flag per field, typed and documented
+from the dataclass itself, so the CLI cannot drift from the configs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import typing
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A nested dataclass as plain data."""
+    return dataclasses.asdict(config)
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Rebuild ``cls`` from plain data; unknown keys raise ``ValueError`` naming them."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{cls.__name__} config must be a dict, got {type(data).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields: {', '.join(sorted(unknown))}; valid: {', '.join(sorted(names))}")
+    types = _field_types(cls)
+    kwargs = {}
+    for key, value in data.items():
+        kind = types[key]
+        kwargs[key] = from_dict(kind, value) if dataclasses.is_dataclass(kind) else value
+    return cls(**kwargs)
+
+
+def _field_docs(cls: type) -> dict[str, str]:
+    """Trailing ``# comment`` of each field in the class source: the field's one-line doc."""
+    docs: dict[str, str] = {}
+    try:
+        lines = inspect.getsource(cls).splitlines()
+    except (OSError, TypeError):
+        return docs
+    for line in lines:
+        stripped = line.strip()
+        if ":" in stripped and "#" in stripped and not stripped.startswith(("#", "def ", "class ")):
+            name = stripped.split(":", 1)[0].strip()
+            if name.isidentifier():
+                docs[name] = stripped.split("#", 1)[1].strip()
+    return docs
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected a boolean, got {text!r}")
+
+
+def _parse_optional_float(text: str) -> float | None:
+    return None if text.lower() == "none" else float(text)
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str, exclude: tuple[str, ...] = ()) -> None:
+    """Add ``--prefix.field`` for every (nested) field of ``cls``; defaults stay unset (None).
+
+    ``exclude`` names full keys (e.g. ``model.layout.obs_dim``) that get no flag.
+    """
+    types, docs = _field_types(cls), _field_docs(cls)
+    for field in dataclasses.fields(cls):
+        key = f"{prefix}.{field.name}" if prefix else field.name
+        if key in exclude:
+            continue
+        kind, flag = types[field.name], f"--{key}"
+        if dataclasses.is_dataclass(kind):
+            add_arguments(parser, kind, key, exclude)
+            continue
+        default = field.default if field.default is not dataclasses.MISSING else None
+        parse = {bool: _parse_bool, int: int, float: float, str: str}.get(kind)
+        if parse is None and kind == (float | None):
+            parse = _parse_optional_float
+        if parse is None:
+            raise TypeError(f"no command-line parser for {cls.__name__}.{field.name}: {kind}")
+        help_text = f"{docs.get(field.name, '')} (default: {default})".strip().replace("%", "%%")
+        parser.add_argument(flag, type=parse, default=None, help=help_text, metavar=kind.__name__.upper() if isinstance(kind, type) else "X")
+
+
+def from_arguments(cls: type[T], args: argparse.Namespace, prefix: str, base: T | None = None) -> T:
+    """Build ``cls`` from parsed flags, starting from ``base`` (or the defaults)."""
+    types = _field_types(cls)
+    values = vars(args)
+    changes: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):
+        key = f"{prefix}.{field.name}" if prefix else field.name
+        kind = types[field.name]
+        current = getattr(base, field.name) if base is not None else None
+        if dataclasses.is_dataclass(kind):
+            changes[field.name] = from_arguments(kind, args, key, current)
+        elif values.get(key) is not None:
+            changes[field.name] = values[key]
+    if base is not None:
+        return dataclasses.replace(base, **changes)
+    return cls(**changes)

@@ -1,0 +1,171 @@
+"""Trajectory storage and training windows cut from it.
+
+:class:`Trajectories` holds episodes as flat numpy arrays (no env import: trainers read
+arrays, so a GPU machine without MuJoCo can train). :class:`WindowSampler` cuts
+training windows of ``horizon`` tokens that never cross an episode boundary.
+
+Padding rule
+------------
+A window may start at any step ``s`` of an episode of length ``L`` with
+``s <= L - frame_stack`` (at least one full token of real data). Steps past the end of
+the episode are padded with zero action, zero reward and the last observation repeated
+("the episode ended and nothing moves"). A token containing any padded step is marked
+invalid in the returned ``mask`` and is excluded from the training loss.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from dfplan.tokens import TokenLayout
+
+
+@dataclass(frozen=True)
+class Trajectories:
+    """Episodes stored flat.
+
+    ``observations (sum(L_e + 1), O)``: each episode's ``L_e + 1`` observations back to back;
+    ``actions (sum(L_e), A)``, ``rewards (sum(L_e),)``: each episode's ``L_e`` steps;
+    ``episode_lengths (E,)``: ``L_e`` per episode (steps, i.e. actions).
+    """
+
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    episode_lengths: np.ndarray
+
+    def __post_init__(self) -> None:
+        lengths = np.asarray(self.episode_lengths)
+        if lengths.ndim != 1 or len(lengths) == 0 or np.any(lengths < 1):
+            raise ValueError("episode_lengths must be a non-empty 1-D array of positive lengths")
+        steps = int(lengths.sum())
+        if self.observations.ndim != 2 or self.actions.ndim != 2 or self.rewards.ndim != 1:
+            raise ValueError("expected observations (N+E, O), actions (N, A), rewards (N,)")
+        if len(self.actions) != steps or len(self.rewards) != steps:
+            raise ValueError(f"actions/rewards must have {steps} rows (sum of episode lengths)")
+        if len(self.observations) != steps + len(lengths):
+            raise ValueError(f"observations must have {steps + len(lengths)} rows (L_e + 1 per episode)")
+        for name in ("observations", "actions", "rewards"):
+            if not np.all(np.isfinite(getattr(self, name))):
+                raise ValueError(f"{name} contain NaN or inf")
+
+    @property
+    def obs_dim(self) -> int:
+        return self.observations.shape[1]
+
+    @property
+    def action_dim(self) -> int:
+        return self.actions.shape[1]
+
+    @property
+    def num_steps(self) -> int:
+        return len(self.actions)
+
+    @classmethod
+    def from_episodes(cls, episodes: list[dict[str, np.ndarray]]) -> Trajectories:
+        """From Minari-style episodes: ``observations (L+1, O)``, ``actions (L, A)``, ``rewards (L,)``."""
+        if not episodes:
+            raise ValueError("no episodes given")
+        return cls(
+            observations=np.concatenate([np.asarray(e["observations"], np.float32) for e in episodes]),
+            actions=np.concatenate([np.asarray(e["actions"], np.float32) for e in episodes]),
+            rewards=np.concatenate([np.asarray(e["rewards"], np.float32).reshape(-1) for e in episodes]),
+            episode_lengths=np.array([len(e["actions"]) for e in episodes], dtype=np.int64),
+        )
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write an ``.npz`` (atomically) that :meth:`load` reads back."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, observations=self.observations, actions=self.actions,
+                     rewards=self.rewards, episode_lengths=self.episode_lengths)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Trajectories:
+        """Read an ``.npz`` written by :meth:`save`; a clear error if missing or malformed."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"trajectory file not found: {path}")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {key: data[key] for key in ("observations", "actions", "rewards", "episode_lengths")}
+        except (KeyError, ValueError, OSError) as err:
+            raise ValueError(f"{path} is not a trajectory .npz (observations, actions, rewards, episode_lengths): {err}") from err
+        arrays["observations"] = arrays["observations"].astype(np.float32)
+        arrays["actions"] = arrays["actions"].astype(np.float32)
+        arrays["rewards"] = arrays["rewards"].astype(np.float32)
+        return cls(**arrays)
+
+
+@dataclass
+class Window:
+    """A batch of training windows (raw units, not normalized).
+
+    ``tokens (B, T, D)``, ``cond (B, O)`` the observation before the first token,
+    ``mask (B, T)`` true where the token holds only real (unpadded) steps.
+    """
+
+    tokens: Tensor
+    cond: Tensor
+    mask: Tensor
+
+
+class WindowSampler:
+    """Draws windows of ``horizon`` tokens uniformly over all valid start steps."""
+
+    def __init__(self, data: Trajectories, layout: TokenLayout, horizon: int) -> None:
+        if layout.obs_dim != data.obs_dim or layout.action_dim != data.action_dim:
+            raise ValueError(
+                f"layout (obs {layout.obs_dim}, action {layout.action_dim}) does not match data "
+                f"(obs {data.obs_dim}, action {data.action_dim})"
+            )
+        if horizon < 1:
+            raise ValueError(f"horizon must be >= 1, got {horizon}")
+        self.data, self.layout, self.horizon = data, layout, horizon
+        lengths = data.episode_lengths.astype(np.int64)
+        self._step_offset = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        self._obs_offset = self._step_offset + np.arange(len(lengths))
+        starts_per_episode = np.maximum(lengths - layout.frame_stack + 1, 0)
+        if starts_per_episode.sum() == 0:
+            raise ValueError(f"no episode has at least frame_stack={layout.frame_stack} steps")
+        self._start_episode = np.repeat(np.arange(len(lengths)), starts_per_episode)
+        first = np.repeat(np.cumsum(starts_per_episode) - starts_per_episode, starts_per_episode)
+        self._start_step = np.arange(len(self._start_episode)) - first
+        self._lengths = lengths
+
+    def __len__(self) -> int:
+        return len(self._start_episode)
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> Window:
+        """``batch_size`` windows at uniformly random valid starts."""
+        index = torch.randint(len(self), (batch_size,), generator=generator).numpy()
+        return self.get(index)
+
+    def get(self, index: np.ndarray) -> Window:
+        """Windows starting at the given valid-start indices ``(B,)``."""
+        episode = self._start_episode[index]  # (B,)
+        start = self._start_step[index]  # (B,)
+        n_steps = self.horizon * self.layout.frame_stack
+        step = start[:, None] + np.arange(n_steps)[None, :]  # (B, N)
+        length = self._lengths[episode][:, None]
+        real = step < length  # (B, N)
+        clipped = np.minimum(step, length - 1)
+        step_index = self._step_offset[episode][:, None] + clipped
+        obs_index = self._obs_offset[episode][:, None] + clipped + 1
+        actions = self.data.actions[step_index] * real[..., None]  # (B, N, A)
+        rewards = self.data.rewards[step_index] * real  # (B, N)
+        next_obs = self.data.observations[obs_index]  # (B, N, O)
+        cond = self.data.observations[self._obs_offset[episode] + start]  # (B, O)
+        tokens = self.layout.to_tokens(
+            torch.from_numpy(actions).float(), torch.from_numpy(rewards).float(), torch.from_numpy(next_obs).float()
+        )
+        mask = real.reshape(len(index), self.horizon, self.layout.frame_stack).all(-1)
+        return Window(tokens=tokens, cond=torch.from_numpy(cond).float(), mask=torch.from_numpy(mask))

@@ -1,0 +1,202 @@
+"""Training loop for Algorithm 1: AdamW with warm-up, EMA, clipping, mixed precision, DDP, resume.
+
+A run lives in one folder::
+
+    out_dir/checkpoint.pt    self-describing model checkpoint (weights + EMA), atomic
+    out_dir/train_state.pt   optimizer, EMA and step counter for ``resume``, atomic
+    out_dir/metrics.jsonl    one JSON line per logged step
+
+Randomness is derived from ``(seed, rank, step)`` at every step, so a resumed run
+continues exactly where the interrupted one would have gone. Launch with ``torchrun``
+for several processes (DDP; ``gloo`` on CPU, ``nccl`` on CUDA): each rank draws its own
+windows and only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm.auto import tqdm
+
+from dfplan.checkpoint import atomic_torch_save, load_checkpoint, read_torch_file, save_checkpoint
+from dfplan.config import to_dict
+from dfplan.data import Trajectories, WindowSampler
+from dfplan.device import resolve_device
+from dfplan.model import DiffusionForcing, ModelConfig
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings."""
+
+    steps: int = 20_000  # optimizer steps
+    batch_size: int = 128  # windows per step (global: split across DDP ranks)
+    lr: float = 3e-4  # peak AdamW learning rate
+    weight_decay: float = 1e-4  # AdamW weight decay
+    warmup_steps: int = 500  # linear warm-up, then cosine decay to 10% of lr
+    ema_decay: float = 0.999  # EMA of the weights used for sampling
+    grad_clip: float = 1.0  # max global gradient norm (0 = off)
+    precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16
+    seed: int = 0  # seeds initialisation, windows and noise
+    log_every: int = 50  # steps between metric lines
+    checkpoint_every: int = 1_000  # steps between checkpoints (and at the end)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.log_every < 1 or self.checkpoint_every < 1:
+            raise ValueError("steps, batch_size, log_every and checkpoint_every must be >= 1")
+        if self.lr <= 0 or self.warmup_steps < 0 or not 0 <= self.ema_decay < 1 or self.grad_clip < 0:
+            raise ValueError("need lr > 0, warmup_steps >= 0, 0 <= ema_decay < 1, grad_clip >= 0")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; valid: {', '.join(PRECISIONS)}")
+
+
+def learning_rate_factor(step: int, config: TrainConfig) -> float:
+    """Linear warm-up to 1, then cosine decay to 0.1 at ``config.steps``."""
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def _step_seed(seed: int, rank: int, step: int) -> int:
+    return (seed * 1_000_003 + rank * 7_919 + step) % (2**63)
+
+
+def _autocast(device: torch.device, precision: str):
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" else "fp32"
+    if precision == "fp32":
+        return nullcontext(), False
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype), precision == "fp16"
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size); initialises the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+class _Metrics:
+    """Append-only JSONL log that drops lines beyond the step a resumed run restarts from."""
+
+    def __init__(self, path: Path, resume_step: int) -> None:
+        self.path = path
+        lines = path.read_text().splitlines() if path.exists() and resume_step > 0 else []
+        kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= resume_step]
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(line + "\n" for line in kept))
+        os.replace(tmp, path)
+
+    def write(self, row: dict) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+def train(model_config: ModelConfig, train_config: TrainConfig, data: Trajectories, out_dir: str | os.PathLike,
+          *, resume: bool = False, progress: bool = True, meta: dict | None = None) -> DiffusionForcing:
+    """Train a Diffusion Forcing model on ``data``; returns the EMA model (eval mode).
+
+    ``resume`` continues from ``out_dir/train_state.pt`` when it exists (a finished run
+    returns at once). The checkpoint's ``meta`` records steps, wall time and the configs.
+    """
+    rank, world = _distributed()
+    device = resolve_device(train_config.device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if train_config.batch_size % world:
+        raise ValueError(f"batch_size {train_config.batch_size} is not divisible by {world} processes")
+
+    torch.manual_seed(train_config.seed)
+    model = DiffusionForcing(model_config)
+    model.normalizer.fit(data)
+    model.to(device)
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(train_config.ema_decay), use_buffers=True)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: learning_rate_factor(s, train_config))
+    autocast, use_scaler = _autocast(device, train_config.precision)
+    scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
+
+    start, wall_before = 0, 0.0
+    state_path = out / "train_state.pt"
+    if resume and state_path.exists():
+        state = read_torch_file(state_path, "training state")
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        start, wall_before = int(state["step"]), float(state["wall_s"])
+    sampler = WindowSampler(data, model_config.layout, model_config.horizon)
+    net = DistributedDataParallel(model) if world > 1 else model
+    metrics = _Metrics(out / "metrics.jsonl", start) if rank == 0 else None
+    run_meta = {"model_config": to_dict(model_config), "train_config": to_dict(train_config),
+                "dataset_steps": data.num_steps, "world_size": world, **(meta or {})}
+
+    def save(step: int, wall: float) -> None:
+        if rank != 0:
+            return
+        info = {**run_meta, "steps_done": step, "train_wall_s": round(wall, 1), "device": str(device)}
+        save_checkpoint(out / "checkpoint.pt", model, ema.module.state_dict(), info)
+        atomic_torch_save({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
+                           "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                           "step": step, "wall_s": wall}, state_path)
+
+    per_rank = train_config.batch_size // world
+    data_gen = torch.Generator()
+    noise_gen = torch.Generator(device=device)
+    began = time.perf_counter()
+    bar = tqdm(range(start, train_config.steps), initial=start, total=train_config.steps,
+               disable=not progress or rank != 0, desc="train", dynamic_ncols=True)
+    model.train()
+    for step in bar:
+        data_gen.manual_seed(_step_seed(train_config.seed, rank, step))
+        noise_gen.manual_seed(_step_seed(train_config.seed, rank, step) + 1)
+        window = sampler.sample(per_rank, data_gen)
+        with autocast:
+            loss = net(window.tokens.to(device), window.cond.to(device), window.mask.to(device), generator=noise_gen)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower lr or check the data")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), train_config.grad_clip or float("inf"))
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        ema.update_parameters(model)
+        done = step + 1
+        if metrics is not None and (done % train_config.log_every == 0 or done == train_config.steps):
+            wall = wall_before + time.perf_counter() - began
+            row = {"step": done, "loss": round(loss.item(), 6), "grad_norm": round(float(grad_norm), 4),
+                   "lr": scheduler.get_last_lr()[0], "wall_s": round(wall, 2)}
+            metrics.write(row)
+            bar.set_postfix(loss=f"{row['loss']:.4f}")
+        if done % train_config.checkpoint_every == 0 or done == train_config.steps:
+            save(done, wall_before + time.perf_counter() - began)
+    if world > 1:
+        dist.barrier()
+    if rank == 0 and not (out / "checkpoint.pt").exists():
+        save(start, wall_before)
+    if world > 1:
+        dist.barrier()
+    trained, _ = load_checkpoint(out / "checkpoint.pt", device)
+    return trained

@@ -1,0 +1,52 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dfplan import cli
+from dfplan.checkpoint import save_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_import_dfplan_stays_light():
+    code = ("import sys, dfplan; heavy = {'torch', 'gymnasium', 'minari', 'mujoco', 'matplotlib'} & set(sys.modules); "
+            "assert not heavy, heavy; dfplan.SamplerConfig; assert 'gymnasium' not in sys.modules; print('ok')")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr
+
+
+def test_train_flags_are_generated_from_the_configs(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    help_text = capsys.readouterr().out
+    for flag in ("--model.denoiser.backbone", "--model.noise.prediction", "--model.layout.frame_stack",
+                 "--train.ema_decay", "--train.precision"):
+        assert flag in help_text
+    assert "--model.layout.obs_dim" not in help_text  # taken from the data
+
+
+def test_sample_command_writes_arrays(trained_walk_model, tmp_path, capsys):
+    save_checkpoint(tmp_path / "m.pt", trained_walk_model)
+    code = cli.main(["sample", "--checkpoint", str(tmp_path / "m.pt"), "--cond", "0.5", "--n", "4", "--device", "cpu",
+                     "--out", str(tmp_path / "s.npz"), "--sampler.num_steps", "5", "--sampler.schedule", "full_sequence"])
+    assert code == 0
+    with np.load(tmp_path / "s.npz") as data:
+        assert data["observations"].shape == (4, 8, 1) and data["actions"].shape == (4, 8, 1)
+
+
+def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys):
+    assert cli.main(["sample", "--checkpoint", str(tmp_path / "none.pt"), "--cond", "0"]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err
+    assert cli.main(["train", "--data", str(tmp_path / "none.npz"), "--out", str(tmp_path / "r")]) == 2
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--data", "x", "--out", "y", "--train.precision", "fp8", "--train.steps", "lots"])
+
+
+def test_unknown_choices_in_flags_are_clear_errors(walk, tmp_path, capsys):
+    walk.generate(4, 16).save(tmp_path / "w.npz")
+    code = cli.main(["train", "--data", str(tmp_path / "w.npz"), "--out", str(tmp_path / "r"),
+                     "--model.denoiser.backbone", "lstm"])
+    assert code == 2 and "valid: rnn, transformer" in capsys.readouterr().err
