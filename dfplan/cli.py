@@ -1,4 +1,4 @@
-"""Command line: ``python -m dfplan {demo,train,sample}``; flags are generated from the configs."""
+"""Command line: ``python -m dfplan {demo,train,eval,plan,sample}``; flags are generated from the configs."""
 
 from __future__ import annotations
 
@@ -99,18 +99,115 @@ def _plot_demo(walk, o0: float, results: dict, path: Path) -> None:
     tmp.replace(path)
 
 
+def call_plugin(hook: str, env_id: str, *args, **kwargs):
+    """Call ``hook`` of the first installed ``dfplan.plugins`` entry point that knows ``env_id``.
+
+    A plugin is a module whose hooks return ``None`` for env ids they do not know; this
+    is how dfplan reaches simulators, datasets and renderers without importing them
+    (the maze suite registers ``benchmarks.plugin``).
+    """
+    from importlib.metadata import entry_points
+
+    plugins = list(entry_points(group="dfplan.plugins"))
+    for plugin in plugins:
+        result = getattr(plugin.load(), hook)(env_id, *args, **kwargs)
+        if result is not None:
+            return result
+    names = ", ".join(p.name for p in plugins) or "none installed (`pip install -e .` registers maze2d)"
+    raise ValueError(f"no dfplan plugin knows env {env_id!r}; plugins: {names}")
+
+
+def _load_planner(args: argparse.Namespace, env=None):
+    from dfplan.planner import DFPlanner, PlannerConfig
+
+    planner = DFPlanner.load(args.checkpoint, args.device, env=env)
+    return planner.with_config(from_arguments(PlannerConfig, args, "planner", planner.config))
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import shlex
+
+    env = call_plugin("make_env", args.env)
+    planner = _load_planner(args, env)
+    env.close()
+    meta = getattr(planner, "meta", {})
+    train_seed = meta.get("train_config", {}).get("seed")
+    command = shlex.join(["python", "-m", "dfplan", *sys.argv[1:]])
+    row = call_plugin("evaluate_agent", args.env, planner, args.episodes, args.seed, agent_name=args.agent_name,
+                      variant=args.variant, command=command, batch_size=args.batch,
+                      results=None if args.results == "none" else args.results,
+                      train_wall_s=meta.get("train_wall_s"), train_seeds=[] if train_seed is None else [train_seed],
+                      device=str(planner.device), extra={"checkpoint": str(args.checkpoint), "planner": planner.planner_meta()})
+    reach = row["first_reach_mean"]
+    print(f"{row['env']} {row['agent']}/{row['variant']}: score {row['score_mean']:.1f} ± {row['score_sem']:.1f}, "
+          f"success {row['success_rate']:.0%}, first reach {'n/a' if reach is None else f'{reach:.0f}'}, "
+          f"act {row['act_ms_median']:.2f} ms/step, replan {row['replan_ms_median'] or 0:.1f} ms")
+    return 0
+
+
+def _floats(text: str, name: str) -> np.ndarray:
+    try:
+        return np.array([float(v) for v in text.split(",")], dtype=np.float64)
+    except ValueError as err:
+        raise ValueError(f"--{name} must be comma-separated numbers, got {text!r}") from err
+
+
+def _plan(args: argparse.Namespace) -> int:
+    env = call_plugin("make_env", args.env)
+    planner = _load_planner(args, env)
+    start, goal = _floats(args.start, "start"), _floats(args.goal, "goal")
+    if len(start) not in (2, 4) or len(goal) != 2:
+        raise ValueError("--start takes x,y or x,y,vx,vy and --goal takes x,y")
+    obs, _ = env.reset(seed=args.seed, options={"start_xy": start[:2], "goal_xy": goal})
+    if len(start) == 4:
+        obs["observation"][2:] = start[2:]
+    planner.reset(seed=args.seed)
+    plan = planner.plan(obs)
+    trajectory = None
+    if args.gif or args.execute:
+        positions = [obs["observation"][:2].copy()]
+        for _ in range(env.spec.max_episode_steps):
+            obs, _, terminated, truncated, _ = env.step(planner.act(obs))
+            positions.append(obs["observation"][:2].copy())
+            if terminated or truncated:
+                break
+        trajectory = np.array(positions)
+    env.close()
+    title = f"{args.env}: DF plan ({len(plan.observations[0])} steps, cost {plan.cost[0]:.1f})" if plan.cost is not None else args.env
+    path = call_plugin("render_plan", args.env, args.png, obs_start := plan.start[0], plan.goal[0] if plan.goal is not None else None,
+                       plan.observations[0][:, :2], trajectory, title)
+    print(f"plan picture: {path} (start {obs_start[:2].round(2).tolist()}, goal {goal.tolist()})")
+    if args.gif:
+        print(f"episode GIF: {call_plugin('render_gif', args.env, args.gif, trajectory, goal)}")
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from dfplan.data import Trajectories
     from dfplan.model import ModelConfig
+    from dfplan.presets import get_preset
     from dfplan.tokens import TokenLayout
     from dfplan.training import TrainConfig, train
 
-    data = Trajectories.load(args.data)
-    base = ModelConfig(layout=TokenLayout(obs_dim=data.obs_dim, action_dim=data.action_dim))
+    if (args.data is None) == (args.env is None):
+        raise ValueError("give exactly one of --data (a trajectory .npz) or --env (a registered dataset)")
+    data = Trajectories.load(args.data) if args.data else call_plugin("load_dataset", args.env, create=True)
+    preset = get_preset(args.preset) if args.preset else None
+    if preset is not None:
+        base = preset.model_config(data.obs_dim, data.action_dim)
+        base_train = dataclasses.replace(preset.train, seed=args.train_seed, device=args.device)
+    else:
+        base = ModelConfig(layout=TokenLayout(obs_dim=data.obs_dim, action_dim=data.action_dim))
+        base_train = TrainConfig(seed=args.train_seed, device=args.device)
     model_config = from_arguments(ModelConfig, args, "model", base)
-    train_config = from_arguments(TrainConfig, args, "train")
-    model = train(model_config, train_config, data, args.out, resume=args.resume, meta={"data": str(args.data)})
-    print(f"{model.num_parameters():,} parameters -> {Path(args.out) / 'checkpoint.pt'}")
+    train_config = from_arguments(TrainConfig, args, "train", base_train)
+    out = args.out or f"runs/{args.env or Path(args.data).stem}-{args.preset or 'custom'}-seed{train_config.seed}"
+    meta = {"data": str(args.data) if args.data else args.env, "env": args.env, "preset": args.preset,
+            "command": "python -m dfplan " + " ".join(sys.argv[1:])}
+    model = train(model_config, train_config, data, out, resume=args.resume, meta=meta)
+    print(f"{model.num_parameters():,} parameters -> {Path(out) / 'checkpoint.pt'}")
     return 0
 
 
@@ -162,13 +259,46 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(run=_demo)
 
-    train = commands.add_parser("train", help="train on trajectories saved as .npz (dfplan.data.Trajectories.save)")
-    train.add_argument("--data", required=True, help="trajectory .npz: observations, actions, rewards, episode_lengths")
-    train.add_argument("--out", required=True, help="run folder; holds checkpoint.pt, train_state.pt, metrics.jsonl")
+    train = commands.add_parser("train", help="train on an env's dataset (--env) or on trajectories saved as .npz (--data)")
+    train.add_argument("--env", help="env id whose locally generated dataset to train on (made first if absent)")
+    train.add_argument("--data", help="trajectory .npz: observations, actions, rewards, episode_lengths")
+    train.add_argument("--preset", help="quick (2 CPU cores, <= 45 min) | full (one GPU); flags below override it")
+    train.add_argument("--seed", dest="train_seed", type=int, default=0, help="training seed (same as --train.seed)")
+    train.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (same as --train.device)")
+    train.add_argument("--out", help="run folder (default runs/<env>-<preset>-seed<seed>); holds checkpoint.pt, "
+                                     "train_state.pt, metrics.jsonl")
     train.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     add_arguments(train, ModelConfig, "model", exclude=("model.layout.obs_dim", "model.layout.action_dim"))
     add_arguments(train, TrainConfig, "train")
     train.set_defaults(run=_train)
+
+    from dfplan.planner import PlannerConfig
+
+    evl = commands.add_parser("eval", help="evaluate a planner checkpoint on an env; writes a results row")
+    evl.add_argument("--checkpoint", required=True, help="shipped name (e.g. maze2d-umaze-v1) or checkpoint path")
+    evl.add_argument("--env", required=True, help="env id, e.g. maze2d-umaze-v1")
+    evl.add_argument("--episodes", type=int, default=100)
+    evl.add_argument("--seed", type=int, default=0, help="first eval seed (episode i uses seed + i)")
+    evl.add_argument("--batch", type=int, default=50, help="episodes run in lockstep through one batched act (latency is timed at batch 1)")
+    evl.add_argument("--variant", default="default", help="row label for this planner configuration")
+    evl.add_argument("--agent-name", default="df", help="row label for the agent")
+    evl.add_argument("--results", default="results/maze2d/results.json", help="results file to upsert into ('none': don't write)")
+    evl.add_argument("--device", default="auto")
+    add_arguments(evl, PlannerConfig, "planner")
+    evl.set_defaults(run=_eval)
+
+    pln = commands.add_parser("plan", help="draw a sampled plan on the maze (and optionally run the episode)")
+    pln.add_argument("--checkpoint", required=True, help="shipped name or checkpoint path")
+    pln.add_argument("--env", required=True, help="env id whose maze to draw")
+    pln.add_argument("--start", required=True, help="x,y or x,y,vx,vy")
+    pln.add_argument("--goal", required=True, help="x,y")
+    pln.add_argument("--png", default="plan.png")
+    pln.add_argument("--gif", help="also run the episode with the planner and save it as a GIF here")
+    pln.add_argument("--execute", action="store_true", help="run the episode and draw the executed path too")
+    pln.add_argument("--seed", type=int, default=0)
+    pln.add_argument("--device", default="auto")
+    add_arguments(pln, PlannerConfig, "planner")
+    pln.set_defaults(run=_plan)
 
     smp = commands.add_parser("sample", help="sample sequences from a checkpoint")
     smp.add_argument("--checkpoint", required=True)

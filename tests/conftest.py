@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -9,7 +11,7 @@ from dfplan.cli import demo_model_config
 from dfplan.synthetic import LinearGaussianWalk
 from dfplan.training import TrainConfig, train
 
-torch.set_num_threads(2)
+torch.set_num_threads(int(os.environ.get("DFPLAN_TEST_THREADS", "2")))
 
 
 @pytest.fixture(scope="session")
@@ -24,3 +26,26 @@ def trained_walk_model(walk, tmp_path_factory):
     config = TrainConfig(steps=1500, batch_size=64, lr=2e-3, warmup_steps=50, ema_decay=0.99,
                          log_every=500, checkpoint_every=1500, device="cpu")
     return train(demo_model_config(), config, data, tmp_path_factory.mktemp("walk"), progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_maze_checkpoint(tmp_path_factory):
+    """A tiny maze DF model (a few training steps on a short U-Maze stream), as a checkpoint file."""
+    import numpy as np
+
+    from dfplan.data import Trajectories
+    from dfplan.denoisers import DenoiserConfig
+    from dfplan.model import ModelConfig
+    from dfplan.tokens import TokenLayout
+    from envs.collect import collect_stream
+    from envs.mazes import MAZES
+
+    stream = collect_stream(MAZES["umaze"], 3000, seed=0, progress=False)
+    data = Trajectories(observations=stream.observations.astype(np.float32), actions=stream.actions,
+                        rewards=np.zeros(len(stream.actions), np.float32), episode_lengths=np.array([len(stream.actions)]))
+    config = ModelConfig(layout=TokenLayout(obs_dim=4, action_dim=2, use_reward=False, frame_stack=10), horizon=8,
+                         denoiser=DenoiserConfig(backbone="transformer", width=32, depth=1, heads=2))
+    folder = tmp_path_factory.mktemp("tiny_maze")
+    train(config, TrainConfig(steps=30, batch_size=16, warmup_steps=5, checkpoint_every=30, device="cpu"), data,
+          folder, progress=False)
+    return folder / "checkpoint.pt"

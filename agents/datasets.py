@@ -1,0 +1,52 @@
+"""Suite datasets as :class:`dfplan.data.Trajectories`, for the planners' trainers.
+
+``maze_trajectories("maze2d-large-v1")`` reads the locally generated Minari dataset
+(generating it first when ``create=True``) and joins its stored chunks back into the one
+continuous stream the collector produced, so training windows may span chunk
+boundaries exactly as the data does. ``python -m dfplan train --env ...`` reaches it
+through the ``dfplan.plugins`` entry point (``benchmarks.plugin``), so ``dfplan`` imports
+no simulator code.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import numpy as np
+
+from dfplan.data import Trajectories
+from envs.data import MazeArrays, load_arrays
+from envs.mazes import ENV_SPECS, get_env_spec
+
+
+def to_trajectories(arrays: MazeArrays) -> Trajectories:
+    """Split the stream only where it is really discontinuous (``next_obs[t] != obs[t+1]``)."""
+    continuous = np.all(np.isclose(arrays.next_observations[:-1], arrays.observations[1:], atol=1e-6), axis=1)
+    ends = np.flatnonzero(~continuous)  # last step of each continuous segment (except the final one)
+    bounds = np.concatenate([[0], ends + 1, [len(arrays.actions)]])
+    lengths = np.diff(bounds)
+    observations = np.concatenate(
+        [np.concatenate([arrays.observations[a:b], arrays.next_observations[b - 1 : b]]) for a, b in pairwise(bounds)]
+    )
+    return Trajectories(observations=observations.astype(np.float32), actions=arrays.actions.astype(np.float32),
+                        rewards=arrays.rewards.astype(np.float32), episode_lengths=lengths.astype(np.int64))
+
+
+def maze_trajectories(env_id: str, create: bool = False) -> Trajectories | None:
+    """The maze dataset behind ``env_id`` as trajectories; ``None`` if ``env_id`` is no maze id.
+
+    ``create`` generates the dataset (default size) when it is missing from the local store.
+    """
+    key = env_id.removeprefix("dfplan/")
+    if key not in ENV_SPECS:
+        return None
+    try:
+        arrays = load_arrays(key)
+    except FileNotFoundError:
+        if not create:
+            raise
+        from envs.collect import main as collect
+
+        collect([get_env_spec(key).dataset_id.removeprefix("dfplan/")])
+        arrays = load_arrays(key)
+    return to_trajectories(arrays)

@@ -1,0 +1,84 @@
+"""The suite's hooks for ``python -m dfplan`` (entry point group ``dfplan.plugins``).
+
+dfplan imports no simulator or benchmark code; its ``train --env``, ``eval`` and ``plan``
+commands reach the maze suite through these functions, found via the installed entry
+point ``maze2d``. Each returns ``None`` for an env id it does not know.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.datasets import maze_trajectories
+from benchmarks.evaluate import evaluate
+from benchmarks.results import DEFAULT_RESULTS_PATH, upsert_rows
+from envs.mazes import ENV_SPECS
+
+
+def _known(env_id: str) -> bool:
+    return env_id.removeprefix("dfplan/") in ENV_SPECS
+
+
+def load_dataset(env_id: str, create: bool = True):
+    """Trajectories of ``env_id``'s dataset (generated first when missing and ``create``)."""
+    return maze_trajectories(env_id, create=create)
+
+
+def make_env(env_id: str):
+    """The suite env, or None."""
+    if not _known(env_id):
+        return None
+    import envs
+
+    return envs.make(env_id)
+
+
+def evaluate_agent(env_id: str, agent: Any, episodes: int, seed: int, *, agent_name: str, variant: str,
+                   command: str, batch_size: int, results: str | Path | None = DEFAULT_RESULTS_PATH,
+                   train_wall_s: float | None = None, train_seeds: list[int] | None = None,
+                   device: str = "cpu", extra: dict | None = None) -> dict | None:
+    """Evaluate on the suite protocol and upsert the row into ``results`` (None: don't write)."""
+    if not _known(env_id):
+        return None
+    evaluation = evaluate(agent, env_id, episodes, seed, agent_name=agent_name, variant=variant,
+                          train_seeds=train_seeds, train_wall_s=train_wall_s, device=device, command=command,
+                          batch_size=batch_size, extra=extra)
+    if results is not None:
+        upsert_rows([evaluation.row], Path(results))
+    return evaluation.row.to_dict() if hasattr(evaluation.row, "to_dict") else vars(evaluation.row)
+
+
+def render_plan(env_id: str, path: str | Path, start: np.ndarray, goal: np.ndarray | None, plan: np.ndarray,
+                trajectory: np.ndarray | None = None, title: str | None = None) -> Path | None:
+    """A PNG of the maze with the start, goal, planned path and (optionally) the executed one."""
+    if not _known(env_id):
+        return None
+    from envs.render import render_png
+
+    return render_png(env_id, path, agent_xy=start[:2], goal_xy=None if goal is None else goal[:2],
+                      trajectory=trajectory, plan=plan, title=title)
+
+
+def render_gif(env_id: str, path: str | Path, positions: np.ndarray, goal: np.ndarray | None, fps: int = 20) -> Path | None:
+    """An episode GIF from positions ``(T, 2)`` with the suite's small frame renderer."""
+    if not _known(env_id):
+        return None
+    from matplotlib import animation
+    from matplotlib.figure import Figure
+
+    from envs.render import render_frames
+
+    frames = render_frames(env_id, positions[::2], goals=goal, size=96)
+    fig = Figure(figsize=(3, 3))
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.axis("off")
+    image = ax.imshow(frames[0])
+    anim = animation.FuncAnimation(fig, lambda i: [image.set_data(frames[i])], frames=len(frames))
+    path = Path(path)
+    tmp = path.with_name(path.stem + ".tmp.gif")
+    anim.save(tmp, writer=animation.PillowWriter(fps=fps))
+    tmp.replace(path)
+    return path

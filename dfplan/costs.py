@@ -1,0 +1,49 @@
+"""Guidance costs on raw predicted plans ``(B, T, D) -> (B,)``; lower is better.
+
+Used by the sampler's guidance (gradient w.r.t. the noisy tokens) and to rank candidate
+plans. Convention for goal-reaching tasks: an observation starts with the position (as
+many entries as the goal) followed by its velocity — true of PointMaze's
+``(x, y, vx, vy)``.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from dfplan.tokens import TokenLayout
+
+
+def goal_cost(layout: TokenLayout, goal: Tensor, velocity_weight: float = 0.0, velocity_radius: float = 0.5):
+    """Goal distance summed over every planned step, so any step may be the arrival.
+
+    ``cost = Σ_t ‖p_t − g‖ + w · Σ_t exp(−‖p_t − g‖ / r) · ‖v_t‖²``; the second term (zero
+    by default) asks the plan to slow down near the goal, which is what lets a tracked
+    plan *stay* at the goal (DESIGN.md section 9). ``goal (B, G)`` in raw units.
+    """
+    dims = goal.shape[-1]
+    if dims > layout.obs_dim:
+        raise ValueError(f"goal has {dims} entries but observations only {layout.obs_dim}")
+    if velocity_weight and 2 * dims > layout.obs_dim:
+        raise ValueError("velocity_weight needs observations of [position, velocity, ...]")
+
+    def cost(tokens: Tensor) -> Tensor:
+        obs = layout.observations(tokens)  # (B, N, O)
+        distance = ((obs[..., :dims] - goal[:, None, :]).pow(2).sum(-1) + 1e-8).sqrt()  # (B, N)
+        total = distance.sum(-1)
+        if velocity_weight:
+            speed2 = obs[..., dims : 2 * dims].pow(2).sum(-1)
+            total = total + velocity_weight * ((-distance / velocity_radius).exp() * speed2).sum(-1)
+        return total
+
+    return cost
+
+
+def reward_cost(layout: TokenLayout):
+    """Negative predicted return ``−Σ_t r_t``: the general alternative to a goal."""
+    if not layout.use_reward:
+        raise ValueError("reward guidance needs a model trained with the reward channel (use_reward=True)")
+
+    def cost(tokens: Tensor) -> Tensor:
+        return -layout.rewards(tokens).sum(-1)
+
+    return cost

@@ -1,0 +1,345 @@
+"""DFPlanner: the Diffusion Forcing MPC agent as a Gymnasium policy (Chen et al. 2024, Sec. 3.4).
+
+At each replan the planner conditions on the current observation (and, optionally, on the
+executed history as clean context tokens — the causal model's posterior update), samples a
+plan of tokens ``[a_t, o_{t+1}]`` over a horizon with a scheduling matrix (pyramid by
+default: near future certain, far future uncertain) and cost guidance towards the goal
+(Monte Carlo Guidance over ``mcg_samples`` futures), executes the first ``replan_every``
+steps and replans. Actions come from the diffused action channels (``diffused``, DF's
+native mode) or from PD tracking of the planned states (``pd``).
+
+    agent = DFPlanner.load("maze2d-large-v1")
+    obs, info = env.reset(seed=0); agent.reset(seed=0)
+    action = agent.act(obs)
+
+Everything here is a config field (:class:`PlannerConfig`), changeable at load time
+without retraining.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dfplan.checkpoint import load_checkpoint
+from dfplan.config import from_dict, to_dict
+from dfplan.costs import goal_cost, reward_cost
+from dfplan.device import resolve_device
+from dfplan.model import DiffusionForcing
+from dfplan.policy import EpisodicAgent, Observation, as_batch
+from dfplan.sampler import SamplerConfig, sample
+
+ACTION_MODES = ("diffused", "pd")
+GUIDANCE_COSTS = ("goal", "reward", "none")
+SHIPPED_MAZES = ("umaze", "medium", "large")
+CHECKPOINT_DIR_ENV = "DFPLAN_CHECKPOINT_DIR"
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    """How the planner plans and acts; stored with shipped checkpoints, overridable at load."""
+
+    horizon: int = 20  # plan length in tokens (frame_stack env steps each)
+    to_episode_end: bool = False  # plan over the remaining episode instead (the paper), capped at max_horizon
+    max_horizon: int = 0  # cap for to_episode_end in tokens (0 = the model's training horizon)
+    episode_steps: int = 0  # episode length in env steps, needed by to_episode_end (taken from the env when known)
+    replan_every: int = 10  # env steps executed from each plan before replanning (paper: 10)
+    sampler: SamplerConfig = field(default_factory=lambda: SamplerConfig(num_steps=10, guidance_scale=3.0))  # scheduling matrix, DDIM steps, guidance scale, MCG samples
+    guidance: str = "goal"  # goal (distance to obs['desired_goal']) | reward (predicted return) | none
+    velocity_weight: float = 0.05  # goal guidance: weight of the speed penalty near the goal (0 = off)
+    velocity_radius: float = 0.5  # goal guidance: length scale of "near the goal" for that penalty
+    action_mode: str = "pd"  # pd (track planned [position, velocity]: obs[:A], obs[A:2A]) | diffused (execute the planned actions)
+    kp: float = 10.0  # pd: position gain
+    kd: float = 1.0  # pd: velocity gain
+    history_tokens: int = 0  # executed tokens fed back as clean context (0 = condition on the current obs only)
+    candidates: int = 1  # plans sampled per replan; the lowest-cost one is executed
+    seed: int = 0  # seeds the sampling noise (reset(seed) reseeds)
+
+    def __post_init__(self) -> None:
+        if self.action_mode not in ACTION_MODES:
+            raise ValueError(f"unknown action_mode {self.action_mode!r}; valid: {', '.join(ACTION_MODES)}")
+        if self.guidance not in GUIDANCE_COSTS:
+            raise ValueError(f"unknown guidance {self.guidance!r}; valid: {', '.join(GUIDANCE_COSTS)}")
+        if self.horizon < 1 or self.replan_every < 1 or self.candidates < 1:
+            raise ValueError("horizon, replan_every and candidates must be >= 1")
+        if self.history_tokens < 0 or self.max_horizon < 0 or self.episode_steps < 0:
+            raise ValueError("history_tokens, max_horizon and episode_steps must be >= 0")
+        if self.velocity_radius <= 0:
+            raise ValueError("velocity_radius must be > 0")
+
+
+@dataclass
+class Plan:
+    """A sampled plan in raw units: ``observations (B, N, O)`` are ``o_{t+1..t+N}``,
+    ``actions (B, N, A)``, ``rewards (B, N)`` or None, from ``start (B, O)`` towards ``goal (B, G)``."""
+
+    start: np.ndarray
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray | None
+    goal: np.ndarray | None
+    cost: np.ndarray | None = None
+
+
+@dataclass
+class _EnvState:
+    """What the planner remembers of one env's episode."""
+
+    steps: int = 0
+    observations: list[np.ndarray] = field(default_factory=list)  # o_0 .. o_t
+    actions: list[np.ndarray] = field(default_factory=list)  # a_0 .. a_{t-1}
+    plan_obs: np.ndarray | None = None  # (N, O)
+    plan_actions: np.ndarray | None = None  # (N, A)
+    plan_index: int = 0
+    last_action: np.ndarray | None = None
+
+
+def checkpoint_dir() -> Path:
+    """Where shipped checkpoints live: ``$DFPLAN_CHECKPOINT_DIR`` or the repo's ``results/checkpoints``."""
+    return Path(os.environ.get(CHECKPOINT_DIR_ENV, Path(__file__).resolve().parents[1] / "results" / "checkpoints"))
+
+
+def shipped_names() -> list[str]:
+    """Names ``DFPlanner.load`` resolves: one checkpoint per maze serves maze2d-* and multi2d-*."""
+    return [f"{kind}-{maze}-v1" for kind in ("maze2d", "multi2d") for maze in SHIPPED_MAZES]
+
+
+def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
+    """A shipped name (``maze2d-large-v1``) or a file path -> the checkpoint file."""
+    text = str(name_or_path)
+    if text in shipped_names():
+        return checkpoint_dir() / f"{text.replace('multi2d-', 'maze2d-')}.pt"
+    path = Path(text)
+    if path.suffix or path.exists() or os.sep in text:
+        return path
+    raise ValueError(f"unknown checkpoint name {text!r}; shipped: {', '.join(shipped_names())} (or pass a file path)")
+
+
+class DFPlanner(EpisodicAgent):
+    """Diffusion Forcing MPC agent: ``reset``, ``act``, ``plan``, ``predict``.
+
+    ``model``: a trained :class:`DiffusionForcing`; ``action_low/high``: bounds actions are
+    clipped to (default: the checkpoint's recorded bounds, else ±1).
+    """
+
+    def __init__(self, model: DiffusionForcing, config: PlannerConfig | None = None,
+                 action_low: np.ndarray | float = -1.0, action_high: np.ndarray | float = 1.0) -> None:
+        self.model = model.eval()
+        self.config = config or PlannerConfig()
+        self.layout = model.layout
+        if self.config.history_tokens >= model.config.horizon:
+            raise ValueError(f"history_tokens must be < the model's training horizon ({model.config.horizon})")
+        if self.config.guidance == "reward":
+            reward_cost(self.layout)  # fail now, not at the first act
+        if self.config.action_mode == "pd" and self.layout.obs_dim < 2 * self.layout.action_dim:
+            raise ValueError("action_mode='pd' needs observations [position (A), velocity (A), ...]; use 'diffused'")
+        self.device = next(model.parameters()).device
+        self.action_low = np.broadcast_to(np.asarray(action_low, np.float32), (self.layout.action_dim,)).copy()
+        self.action_high = np.broadcast_to(np.asarray(action_high, np.float32), (self.layout.action_dim,)).copy()
+        self.latency: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=10_000))
+        self._cycle: list[float] = []
+        self.reset(self.config.seed)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def load(cls, name_or_path: str | os.PathLike, device: str = "auto", config: PlannerConfig | None = None,
+             env: Any = None, **overrides: Any) -> DFPlanner:
+        """Load a shipped checkpoint by name (e.g. ``"maze2d-large-v1"``) or from a file path.
+
+        The planner settings are, in order of precedence: ``overrides`` (PlannerConfig
+        fields), ``config``, those stored with the checkpoint, the defaults. ``env``
+        (optional) is checked against the checkpoint's dimensions and supplies the action
+        bounds and the episode length.
+        """
+        model, meta = load_checkpoint(resolve_checkpoint(name_or_path), resolve_device(device))
+        if config is None:
+            config = from_dict(PlannerConfig, meta["planner"]) if meta.get("planner") else PlannerConfig()
+        if overrides:
+            config = dataclasses.replace(config, **overrides)
+        planner = cls(model, config, meta.get("action_low", -1.0), meta.get("action_high", 1.0))
+        planner.meta = meta
+        if env is not None:
+            planner.check_env(env)
+        return planner
+
+    def check_env(self, env: Any) -> None:
+        """Raise ``ValueError`` if ``env``'s spaces do not match the checkpoint; adopt its bounds and length."""
+        obs_space = env.observation_space
+        inner = obs_space["observation"] if hasattr(obs_space, "spaces") and "observation" in obs_space.spaces else obs_space
+        act_space = env.action_space
+        if inner.shape[-1] != self.layout.obs_dim or act_space.shape[-1] != self.layout.action_dim:
+            raise ValueError(
+                f"checkpoint is for observations of size {self.layout.obs_dim} and actions of size "
+                f"{self.layout.action_dim}; this env has {inner.shape[-1]} and {act_space.shape[-1]}"
+            )
+        self.action_low = np.asarray(act_space.low, np.float32).reshape(-1)[-self.layout.action_dim :].copy()
+        self.action_high = np.asarray(act_space.high, np.float32).reshape(-1)[-self.layout.action_dim :].copy()
+        steps = getattr(getattr(env, "spec", None), "max_episode_steps", None)
+        if steps and not self.config.episode_steps:
+            self.config = dataclasses.replace(self.config, episode_steps=int(steps))
+
+    def with_config(self, config: PlannerConfig) -> DFPlanner:
+        """The same model and bounds with other planner settings (a fresh episode state)."""
+        planner = DFPlanner(self.model, config, self.action_low, self.action_high)
+        planner.meta = getattr(self, "meta", {})
+        return planner
+
+    def planner_meta(self) -> dict[str, Any]:
+        """The planner settings as plain data, for storing with a checkpoint."""
+        return to_dict(self.config)
+
+    # ------------------------------------------------------------------ protocol
+    def reset(self, seed: int | None = None) -> None:
+        """Forget every env's episode; reseed the sampling noise when ``seed`` is given."""
+        if seed is not None:
+            self.generator = torch.Generator(device=self.device).manual_seed(int(seed))
+        self._envs: list[_EnvState] = []
+
+    def reset_env(self, index: int) -> None:
+        if index < len(self._envs):
+            self._envs[index] = _EnvState()
+
+    def act(self, obs: Observation) -> np.ndarray:
+        """Action for one observation ``(A,)`` or a batch ``(B, A)``, raw units, within bounds."""
+        began = time.perf_counter()
+        batch = self._as_batch(obs)
+        states = batch.states.astype(np.float32)
+        if len(self._envs) != len(states):
+            self._envs = [_EnvState() for _ in states]
+        for env, state in zip(self._envs, states, strict=True):
+            if env.steps > len(env.actions):  # the previous action was taken: o_t arrived
+                env.actions.append(env.last_action)
+            env.observations.append(state)
+        due = [i for i, env in enumerate(self._envs)
+               if env.plan_obs is None or env.plan_index >= min(self.config.replan_every, len(env.plan_obs))]
+        if due:
+            self._replan(due, states, batch.goals)
+        actions = np.stack([self._action(env, state) for env, state in zip(self._envs, states, strict=True)])
+        for env, action in zip(self._envs, actions, strict=True):
+            env.last_action = action
+            env.steps += 1
+            env.plan_index += 1
+        elapsed = 1000 * (time.perf_counter() - began) / len(states)
+        if due or not self._cycle:
+            self._close_cycle()
+        self._cycle.append(elapsed)
+        return actions if batch.batched else actions[0]
+
+    def plan(self, obs: Observation) -> Plan:
+        """Sample a plan from ``obs`` (single or batch) without acting; the episode state is untouched."""
+        batch = self._as_batch(obs)
+        states = torch.as_tensor(batch.states, dtype=torch.float32, device=self.device)
+        goals = None if batch.goals is None else torch.as_tensor(batch.goals, dtype=torch.float32, device=self.device)
+        horizon = self._horizon(0)
+        return self._sample(states, goals, horizon, context=None)
+
+    def latency_ms(self) -> dict[str, float]:
+        """Median wall times per env: ``act_ms`` per env step amortized over each replan cycle
+        (the cycle's total ``act`` time / its steps), and ``replan_ms`` per replan."""
+        self._close_cycle()
+        return {key: float(np.median(values)) for key, values in self.latency.items() if values}
+
+    def reset_latency(self) -> None:
+        """Forget the recorded wall times."""
+        self.latency.clear()
+        self._cycle = []
+
+    def _close_cycle(self) -> None:
+        if getattr(self, "_cycle", None):
+            self.latency["act_ms"].append(sum(self._cycle) / len(self._cycle))
+        self._cycle: list[float] = []
+
+    # ------------------------------------------------------------------ internals
+    def _as_batch(self, obs: Observation):
+        return as_batch(obs, state_dim=self.layout.obs_dim, goal_dim=None)
+
+    def _horizon(self, steps_done: int) -> int:
+        cfg, fs = self.config, self.layout.frame_stack
+        cap = (cfg.max_horizon or self.model.config.horizon) - cfg.history_tokens
+        if not cfg.to_episode_end:
+            return cfg.horizon
+        if not cfg.episode_steps:
+            raise ValueError("to_episode_end needs episode_steps (pass env= to DFPlanner.load or set it)")
+        return max(1, min(cap, math.ceil((cfg.episode_steps - steps_done) / fs)))
+
+    def _cost(self, goals: torch.Tensor | None):
+        cfg = self.config
+        if cfg.guidance == "none":
+            return None
+        if cfg.guidance == "reward":
+            return reward_cost(self.layout)
+        if goals is None:
+            raise ValueError("goal guidance needs obs['desired_goal'] (a dict observation) — or set guidance='none'")
+        return goal_cost(self.layout, goals, cfg.velocity_weight, cfg.velocity_radius)
+
+    def _sample(self, states: torch.Tensor, goals: torch.Tensor | None, horizon: int,
+                context: torch.Tensor | None, cond: torch.Tensor | None = None) -> Plan:
+        cfg, n = self.config, self.config.candidates
+        cond = states if cond is None else cond
+        rep = (lambda t: None if t is None else t.repeat_interleave(n, dim=0)) if n > 1 else (lambda t: t)
+        cost = self._cost(rep(goals))
+        tokens = sample(self.model, rep(cond), horizon, cfg.sampler, cost=cost, context=rep(context),
+                        generator=self.generator)  # (B·n, H, D)
+        scores = None
+        if n > 1 or cost is not None:
+            with torch.no_grad():
+                scores = cost(tokens) if cost is not None else torch.zeros(len(tokens), device=tokens.device)
+            best = scores.view(-1, n).argmin(-1) + torch.arange(len(states), device=tokens.device) * n
+            tokens, scores = tokens[best], scores[best]
+        layout = self.layout
+        rewards = layout.rewards(tokens)
+        return Plan(start=states.cpu().numpy(), observations=layout.observations(tokens).cpu().numpy(),
+                    actions=layout.actions(tokens).cpu().numpy(),
+                    rewards=None if rewards is None else rewards.cpu().numpy(),
+                    goal=None if goals is None else goals.cpu().numpy(),
+                    cost=None if scores is None else scores.cpu().numpy())
+
+    def _context(self, env: _EnvState) -> tuple[int, np.ndarray | None, np.ndarray]:
+        """(tokens of history used, history tokens (h, D) or None, the observation that conditions them)."""
+        fs, wanted = self.layout.frame_stack, self.config.history_tokens
+        h = min(wanted, len(env.actions) // fs)
+        if h == 0:
+            return 0, None, env.observations[-1]
+        steps = h * fs
+        actions = np.stack(env.actions[-steps:])
+        next_obs = np.stack(env.observations[-steps:])
+        tokens = self.layout.to_tokens(torch.from_numpy(actions)[None], None if not self.layout.use_reward
+                                       else torch.zeros(1, steps), torch.from_numpy(next_obs)[None])[0]
+        return h, tokens.numpy(), env.observations[-steps - 1]
+
+    def _replan(self, indices: list[int], states: np.ndarray, goals: np.ndarray | None) -> None:
+        began = time.perf_counter()
+        groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+        contexts = {}
+        for i in indices:
+            h, tokens, cond = self._context(self._envs[i])
+            contexts[i] = (tokens, cond)
+            groups[(h, self._horizon(self._envs[i].steps))].append(i)
+        for (h, horizon), members in groups.items():
+            as_tensor = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32, device=self.device)  # noqa: E731
+            context = as_tensor(np.stack([contexts[i][0] for i in members])) if h else None
+            plan = self._sample(as_tensor(states[members]), None if goals is None else as_tensor(goals[members]),
+                                horizon, context, cond=as_tensor(np.stack([contexts[i][1] for i in members])))
+            for row, i in enumerate(members):
+                env = self._envs[i]
+                env.plan_obs, env.plan_actions, env.plan_index = plan.observations[row], plan.actions[row], 0
+        self.latency["replan_ms"].append(1000 * (time.perf_counter() - began) / len(indices))
+
+    def _action(self, env: _EnvState, state: np.ndarray) -> np.ndarray:
+        j = min(env.plan_index, len(env.plan_obs) - 1)
+        if self.config.action_mode == "diffused":
+            action = env.plan_actions[j]
+        else:
+            dims = self.layout.action_dim
+            target = env.plan_obs[j]
+            action = self.config.kp * (target[:dims] - state[:dims]) + self.config.kd * (target[dims : 2 * dims] - state[dims : 2 * dims])
+        return np.clip(action, self.action_low, self.action_high).astype(np.float32)

@@ -1,0 +1,161 @@
+"""DFPlanner: the agent protocol, batching, determinism, options and bad input."""
+
+import dataclasses
+
+import gymnasium
+import numpy as np
+import pytest
+import torch
+from stable_baselines3.common.evaluation import evaluate_policy
+
+import envs
+from agents.protocol import Agent
+from dfplan.checkpoint import CheckpointError, save_checkpoint
+from dfplan.planner import DFPlanner, PlannerConfig, shipped_names
+from dfplan.sampler import SamplerConfig
+
+FAST = PlannerConfig(horizon=4, sampler=SamplerConfig(num_steps=3, schedule="pyramid", guidance_scale=1.0))
+
+
+@pytest.fixture
+def planner(tiny_maze_checkpoint):
+    return DFPlanner.load(tiny_maze_checkpoint, device="cpu", config=FAST)
+
+
+@pytest.mark.parametrize("env_id", envs.ENV_IDS)
+def test_runs_a_full_episode_in_a_plain_loop(planner, env_id):
+    env = envs.make(env_id)
+    planner = planner.with_config(dataclasses.replace(FAST, replan_every=40))  # the whole 4-token plan
+    planner.check_env(env)
+    obs, _ = env.reset(seed=0)
+    planner.reset(seed=0)
+    steps = 0
+    while True:
+        action = planner.act(obs)
+        assert action.shape == (2,) and action.dtype == np.float32
+        assert np.all(action >= -1) and np.all(action <= 1)
+        obs, _, terminated, truncated, _ = env.step(action)
+        steps += 1
+        if terminated or truncated:
+            break
+    assert steps == env.spec.max_episode_steps
+    assert isinstance(planner, Agent)
+
+
+def test_sb3_evaluate_policy_runs_it_unchanged(planner):
+    env = envs.make("maze2d-umaze-v1")
+    mean, std = evaluate_policy(planner, env, n_eval_episodes=1, deterministic=True)
+    assert np.isfinite(mean) and np.isfinite(std)
+
+
+def test_acts_on_a_batch_from_a_vector_env(planner):
+    vec = gymnasium.vector.SyncVectorEnv([lambda: envs.make("multi2d-umaze-v1") for _ in range(3)])
+    obs, _ = vec.reset(seed=0)
+    for _ in range(12):  # crosses a replan
+        actions = planner.act(obs)
+        assert actions.shape == (3, 2)
+        obs, *_ = vec.step(actions)
+    plan = planner.plan(obs)
+    assert plan.observations.shape == (3, 40, 4) and plan.actions.shape == (3, 40, 2) and plan.goal.shape == (3, 2)
+
+
+def run(planner, seed, steps=25):
+    env = envs.make("maze2d-umaze-v1")
+    obs, _ = env.reset(seed=3)
+    planner.reset(seed=seed)
+    actions = []
+    for _ in range(steps):
+        actions.append(planner.act(obs))
+        obs, *_ = env.step(actions[-1])
+    return np.array(actions)
+
+
+def test_same_seed_gives_the_same_actions(planner):
+    np.testing.assert_array_equal(run(planner, 1), run(planner, 1))
+    assert not np.array_equal(run(planner, 1), run(planner, 2))
+
+
+def test_save_load_round_trip_gives_identical_actions(planner, tmp_path):
+    save_checkpoint(tmp_path / "copy.pt", planner.model, meta={"planner": planner.planner_meta()})
+    loaded = DFPlanner.load(tmp_path / "copy.pt", device="cpu")
+    assert loaded.config == planner.config  # the planner settings travel with the checkpoint
+    np.testing.assert_array_equal(run(loaded, 5), run(planner, 5))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"sampler": SamplerConfig(num_steps=3, schedule="pyramid", guidance_scale=1.0)},  # paper-style
+        {"sampler": SamplerConfig(num_steps=3, schedule="full_sequence", guidance_scale=1.0)},
+        {"action_mode": "diffused"},
+        {"history_tokens": 2},
+        {"to_episode_end": True, "max_horizon": 6},
+        {"candidates": 3},
+        {"guidance": "none"},
+    ],
+)
+def test_planner_options_all_run(tiny_maze_checkpoint, change):
+    config = dataclasses.replace(FAST, replan_every=10, **change)
+    planner = DFPlanner.load(tiny_maze_checkpoint, device="cpu", config=config, env=envs.make("maze2d-umaze-v1"))
+    actions = run(planner, 0, steps=35)
+    assert actions.shape == (35, 2) and np.isfinite(actions).all()
+    assert planner.latency_ms()["replan_ms"] > 0
+
+
+def test_monte_carlo_guidance_changes_the_plan(tiny_maze_checkpoint):
+    obs, _ = envs.make("maze2d-umaze-v1").reset(seed=0)
+    plans = []
+    for samples in (1, 4):
+        config = dataclasses.replace(FAST, sampler=dataclasses.replace(FAST.sampler, mcg_samples=samples))
+        planner = DFPlanner.load(tiny_maze_checkpoint, device="cpu", config=config)
+        plans.append(planner.plan(obs).observations)
+    assert not np.allclose(plans[0], plans[1])
+
+
+def test_guidance_pulls_plans_towards_the_goal(tiny_maze_checkpoint):
+    obs, _ = envs.make("maze2d-umaze-v1").reset(seed=0)
+    far = {**obs, "desired_goal": obs["observation"][:2] + np.array([2.5, 0.0])}
+    distance = {}
+    for scale in (0.0, 5.0):
+        config = dataclasses.replace(FAST, sampler=dataclasses.replace(FAST.sampler, guidance_scale=scale))
+        plan = DFPlanner.load(tiny_maze_checkpoint, device="cpu", config=config).plan(far)
+        distance[scale] = np.linalg.norm(plan.observations[0, :, :2] - far["desired_goal"], axis=-1).mean()
+    assert distance[5.0] < distance[0.0]
+
+
+def test_bad_observations_get_clear_errors(planner):
+    env = envs.make("maze2d-umaze-v1")
+    obs, info = env.reset(seed=0)
+    with pytest.raises(TypeError, match=r"\(obs, info\)"):
+        planner.act((obs, info))
+    with pytest.raises(TypeError, match=r"\(obs, info\)"):
+        planner.predict((obs, info))
+    with pytest.raises(ValueError, match="'observation' key"):
+        planner.act({"achieved_goal": obs["achieved_goal"]})
+    with pytest.raises(ValueError, match=r"shape \(4,\)"):
+        planner.act({**obs, "observation": obs["observation"][:3]})
+    with pytest.raises(ValueError, match="NaN"):
+        planner.act({**obs, "observation": np.full(4, np.nan)})
+    with pytest.raises(ValueError, match="desired_goal"):
+        planner.act(obs["observation"])  # a flat array has no goal to guide towards
+
+
+def test_checkpoint_problems_get_clear_errors(tiny_maze_checkpoint, tmp_path):
+    with pytest.raises(ValueError, match="shipped: maze2d-umaze-v1"):
+        DFPlanner.load("maze2d-giant-v1")
+    with pytest.raises(FileNotFoundError):
+        DFPlanner.load(tmp_path / "missing.pt")
+    (tmp_path / "corrupt.pt").write_bytes(b"\x00" * 64)
+    with pytest.raises(CheckpointError):
+        DFPlanner.load(tmp_path / "corrupt.pt")
+    planner = DFPlanner.load(tiny_maze_checkpoint, device="cpu")
+    other = gymnasium.make("Pendulum-v1")  # 3-D observations, 1-D actions
+    with pytest.raises(ValueError, match="observations of size 4 and actions of size 2"):
+        planner.check_env(other)
+    with pytest.raises(ValueError, match="valid: diffused, pd"):
+        DFPlanner.load(tiny_maze_checkpoint, device="cpu", action_mode="teleport")
+
+
+def test_shipped_names_cover_every_suite_env():
+    assert sorted(shipped_names()) == sorted(envs.ENV_IDS)
+    assert torch.__version__  # torch is imported lazily by dfplan, eagerly here
