@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dfplan.config import add_arguments, from_arguments
+from dfplan.config import add_arguments, from_arguments, to_dict
 
 DEMO_TOLERANCE = {"mean_error": 0.5, "std_error": 0.4, "dynamics_rms": 0.75, "reward_rms": 0.6}
 """Pass marks for the demo and the learning test (see :meth:`LinearGaussianWalk.check`)."""
@@ -132,7 +132,7 @@ def _eval(args: argparse.Namespace) -> int:
     env.close()
     meta = getattr(planner, "meta", {})
     train_seed = meta.get("train_config", {}).get("seed")
-    command = shlex.join(["python", "-m", "dfplan", *sys.argv[1:]])
+    command = shlex.join(["python", "-m", "dfplan", *args.argv])
     row = call_plugin("evaluate_agent", args.env, planner, args.episodes, args.seed, agent_name=args.agent_name,
                       variant=args.variant, command=command, batch_size=args.batch,
                       results=None if args.results == "none" else args.results,
@@ -142,6 +142,25 @@ def _eval(args: argparse.Namespace) -> int:
     print(f"{row['env']} {row['agent']}/{row['variant']}: score {row['score_mean']:.1f} ± {row['score_sem']:.1f}, "
           f"success {row['success_rate']:.0%}, first reach {'n/a' if reach is None else f'{reach:.0f}'}, "
           f"act {row['act_ms_median']:.2f} ms/step, replan {row['replan_ms_median'] or 0:.1f} ms")
+    return 0
+
+
+def _ship(args: argparse.Namespace) -> int:
+    """Write a compact shipped checkpoint: EMA weights as the weights, planner settings in meta."""
+    from dfplan.checkpoint import load_checkpoint, save_checkpoint
+    from dfplan.planner import PlannerConfig, checkpoint_dir
+
+    model, meta = load_checkpoint(args.source, "cpu", use_ema=True)
+    base = PlannerConfig()
+    config = from_arguments(PlannerConfig, args, "planner", base)
+    env = call_plugin("make_env", args.env)
+    meta = {**meta, "planner": to_dict(config), "env": args.env,
+            "action_low": env.action_space.low.tolist(), "action_high": env.action_space.high.tolist(),
+            "shipped_from": str(args.source)}
+    env.close()
+    out = Path(args.out) if args.out else checkpoint_dir() / f"{args.env.replace('multi2d-', 'maze2d-')}.pt"
+    save_checkpoint(out, model, None, meta)
+    print(f"shipped {model.num_parameters():,} parameters -> {out} ({out.stat().st_size / 1e6:.1f} MB)")
     return 0
 
 
@@ -205,7 +224,7 @@ def _train(args: argparse.Namespace) -> int:
     train_config = from_arguments(TrainConfig, args, "train", base_train)
     out = args.out or f"runs/{args.env or Path(args.data).stem}-{args.preset or 'custom'}-seed{train_config.seed}"
     meta = {"data": str(args.data) if args.data else args.env, "env": args.env, "preset": args.preset,
-            "command": "python -m dfplan " + " ".join(sys.argv[1:])}
+            "command": "python -m dfplan " + " ".join(args.argv)}
     model = train(model_config, train_config, data, out, resume=args.resume, meta=meta)
     print(f"{model.num_parameters():,} parameters -> {Path(out) / 'checkpoint.pt'}")
     return 0
@@ -290,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     pln = commands.add_parser("plan", help="draw a sampled plan on the maze (and optionally run the episode)")
     pln.add_argument("--checkpoint", required=True, help="shipped name or checkpoint path")
     pln.add_argument("--env", required=True, help="env id whose maze to draw")
-    pln.add_argument("--start", required=True, help="x,y or x,y,vx,vy")
+    pln.add_argument("--start", required=True, help="x,y or x,y,vx,vy (write --start=-1,0 for negative values)")
     pln.add_argument("--goal", required=True, help="x,y")
     pln.add_argument("--png", default="plan.png")
     pln.add_argument("--gif", help="also run the episode with the planner and save it as a GIF here")
@@ -299,6 +318,13 @@ def build_parser() -> argparse.ArgumentParser:
     pln.add_argument("--device", default="auto")
     add_arguments(pln, PlannerConfig, "planner")
     pln.set_defaults(run=_plan)
+
+    shp = commands.add_parser("ship", help="turn a training run into a compact named checkpoint with planner settings")
+    shp.add_argument("--run", dest="source", required=True, help="a run's checkpoint.pt")
+    shp.add_argument("--env", required=True, help="env the checkpoint serves (names the file; supplies action bounds)")
+    shp.add_argument("--out", help="output file (default results/checkpoints/<env>.pt)")
+    add_arguments(shp, PlannerConfig, "planner")
+    shp.set_defaults(run=_ship)
 
     smp = commands.add_parser("sample", help="sample sequences from a checkpoint")
     smp.add_argument("--checkpoint", required=True)
@@ -315,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.run(args)
     except (ValueError, FileNotFoundError) as err:

@@ -1,0 +1,241 @@
+"""Generate the results report from ``results/maze2d/results.json`` only.
+
+    python -m benchmarks.report            # results/maze2d/README.md + PNGs, and README.md's headline table
+
+Every table and plot is computed from the results file (plus the published reference
+numbers in ``benchmarks/published_maze2d.json``, copied from the papers with their
+sources); nothing is edited by hand. The same results file always gives the same report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections import defaultdict
+from pathlib import Path
+
+from benchmarks.results import DEFAULT_RESULTS_PATH, ResultRow, load_rows
+from envs.mazes import ENV_IDS
+
+PUBLISHED_PATH = Path(__file__).with_name("published_maze2d.json")
+HEADLINE_START, HEADLINE_END = "<!-- results:start -->", "<!-- results:end -->"
+AGENT_ORDER = ("oracle", "df", "diffuser", "sac-her", "iql", "cql", "random")
+SHORT = {env: env.replace("-v1", "").replace("maze2d-", "").replace("multi2d-", "multi ") for env in ENV_IDS}
+
+
+def _label(row: ResultRow) -> str:
+    return row.agent if row.variant == "default" else f"{row.agent} ({row.variant})"
+
+
+def _order(label_rows: dict[str, list[ResultRow]]) -> list[str]:
+    def key(label: str) -> tuple[int, str]:
+        agent = label_rows[label][0].agent
+        return (AGENT_ORDER.index(agent) if agent in AGENT_ORDER else len(AGENT_ORDER), label)
+
+    return sorted(label_rows, key=key)
+
+
+def _by_label(rows: list[ResultRow]) -> dict[str, dict[str, ResultRow]]:
+    table: dict[str, dict[str, ResultRow]] = defaultdict(dict)
+    for row in rows:
+        table[_label(row)][row.env] = row
+    return table
+
+
+def _fmt(value: float | None, digits: int = 1, suffix: str = "") -> str:
+    return "—" if value is None else f"{value:.{digits}f}{suffix}"
+
+
+def metric_table(rows: list[ResultRow], metric: str, envs: tuple[str, ...] = ENV_IDS,
+                 published: dict | None = None) -> str:
+    """A Markdown table: one line per agent variant, one column per env."""
+    table = _by_label(rows)
+    lines = ["| agent | " + " | ".join(SHORT[e] for e in envs) + " |", "|---|" + "---|" * len(envs)]
+    order = _order({label: list(cells.values()) for label, cells in table.items()})
+    for label in order:
+        cells = []
+        for env in envs:
+            row = table[label].get(env)
+            if row is None:
+                cells.append("—")
+            elif metric == "score":
+                cells.append(f"{row.score_mean:.1f} ± {row.score_sem:.1f}")
+            elif metric == "success":
+                cells.append(f"{100 * row.success_rate:.0f} %")
+            elif metric == "first_reach":
+                cells.append(_fmt(row.first_reach_mean, 0))
+            elif metric == "latency":
+                replan = "" if row.replan_ms_median is None else f" / {row.replan_ms_median:.0f}"
+                cells.append(f"{row.act_ms_median:.2f}{replan}")
+            else:
+                raise ValueError(f"unknown metric {metric!r}")
+        episodes = sorted({table[label][e].n_episodes for e in envs if e in table[label]})
+        lines.append(f"| {label} ({'/'.join(map(str, episodes))} ep.) | " + " | ".join(cells) + " |")
+    if published and metric == "score":
+        for method in published["methods"]:
+            cells = []
+            for env in envs:
+                value = published["results"].get(env, {}).get(method)
+                cells.append("—" if value is None else (f"{value[0]:.1f}" + ("" if value[1] is None else f" ± {value[1]:.1f}")))
+            lines.append(f"| *{method} (published)* | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def load_published() -> dict:
+    data = json.loads(PUBLISHED_PATH.read_text())
+    methods = ["Diffusion Forcing", "DF without MCG", "Diffuser", "Diffuser (diffused actions)",
+               "Hierarchical Diffuser", "IQL", "CQL"]
+    return {"results": data["results"], "sources": data["sources"], "methods": methods}
+
+
+def protocol_lines(rows: list[ResultRow]) -> list[str]:
+    lines = ["| env | agent | episodes | eval seeds | train seeds | device | commit | date | command |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for row in sorted(rows, key=lambda r: (r.env, _label(r))):
+        seeds = f"{row.eval_seeds[0]}–{row.eval_seeds[-1]}" if row.eval_seeds else "—"
+        lines.append(f"| {row.env} | {_label(row)} | {row.n_episodes} | {seeds} | {row.train_seeds or '—'} | "
+                     f"{row.device} | `{row.commit[:8]}` | {row.date[:10]} | `{row.command}` |")
+    return lines
+
+
+def _savefig(fig, path: Path) -> None:
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=90, metadata={"Software": None})
+    os.replace(tmp, path)
+
+
+def plot_scores(rows: list[ResultRow], path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    table = _by_label(rows)
+    labels = _order({label: list(cells.values()) for label, cells in table.items()})
+    fig = Figure(figsize=(11, 4))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    width = 0.8 / max(1, len(labels))
+    for i, label in enumerate(labels):
+        xs = [j + i * width for j, env in enumerate(ENV_IDS) if env in table[label]]
+        ys = [table[label][env].score_mean for env in ENV_IDS if env in table[label]]
+        es = [table[label][env].score_sem for env in ENV_IDS if env in table[label]]
+        ax.bar(xs, ys, width, yerr=es, label=label)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(ENV_IDS))], [SHORT[e] for e in ENV_IDS])
+    ax.set_ylabel("D4RL-normalized score")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    _savefig(fig, path)
+
+
+def plot_success_vs_reach(rows: list[ResultRow], path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for label, cells in sorted(_by_label(rows).items()):
+        points = [(r.first_reach_mean, 100 * r.success_rate) for r in cells.values() if r.first_reach_mean is not None]
+        if points:
+            ax.scatter(*zip(*points, strict=True), label=label, s=18)
+    ax.set_xlabel("mean time to first reach (env steps)")
+    ax.set_ylabel("success rate (%)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    _savefig(fig, path)
+
+
+def plot_speed(rows: list[ResultRow], path: Path) -> bool:
+    """Score against ``act`` latency for the DF variants of each env that has several."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    df = [r for r in rows if r.agent == "df" and r.act_ms_median is not None]
+    envs = sorted({r.env for r in df if sum(1 for s in df if s.env == r.env) > 1})
+    if not envs:
+        return False
+    fig = Figure(figsize=(5 * len(envs), 4))
+    FigureCanvasAgg(fig)
+    for i, env in enumerate(envs):
+        ax = fig.add_subplot(1, len(envs), i + 1)
+        for row in sorted((r for r in df if r.env == env), key=lambda r: r.variant):
+            ax.errorbar(row.act_ms_median, row.score_mean, yerr=row.score_sem, fmt="o")
+            ax.annotate(row.variant, (row.act_ms_median, row.score_mean), fontsize=7, xytext=(4, 4), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel("act latency, ms per env step (batch 1, CPU)")
+        ax.set_ylabel("D4RL-normalized score")
+        ax.set_title(env)
+    fig.tight_layout()
+    _savefig(fig, path)
+    return True
+
+
+def headline_table(rows: list[ResultRow], published: dict) -> str:
+    main = [r for r in rows if r.variant == "default"]
+    return metric_table(main, "score", published={**published, "methods": ["Diffusion Forcing", "Diffuser"]})
+
+
+def build_report(results_path: Path, out_dir: Path) -> str:
+    rows = load_rows(results_path)
+    published = load_published()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plot_scores([r for r in rows if r.variant == "default"], out_dir / "scores.png")
+    plot_success_vs_reach([r for r in rows if r.variant == "default"], out_dir / "success_vs_reach.png")
+    speed = plot_speed(rows, out_dir / "speed.png")
+    sources = "\n".join(f"- {method}: {source}" for method, source in published["sources"].items())
+    parts = [
+        "# Maze2D / Multi2D results",
+        "",
+        f"Generated by `python -m benchmarks.report` from `{results_path}` — do not edit by hand.",
+        "Protocol: DESIGN.md section 5 (D4RL maze2d-v1 semantics on Gymnasium-Robotics PointMaze, "
+        "D4RL-normalized score ×100, mean ± standard error over episodes). Rows in *italics* are "
+        "published numbers measured on the original D4RL stack, not by this project.",
+        "",
+        "## D4RL-normalized score", "", metric_table(rows, "score", published=published), "",
+        "![scores](scores.png)", "",
+        "## Success rate (goal reached at least once)", "", metric_table(rows, "success"), "",
+        "## Mean time to first reach (env steps, successful episodes)", "", metric_table(rows, "first_reach"), "",
+        "![success vs time to first reach](success_vs_reach.png)", "",
+        "## `act` latency (ms per env step amortized over replans / ms per replan; batch 1, CPU)", "",
+        metric_table(rows, "latency"), "",
+    ]
+    if speed:
+        parts += ["![score vs latency](speed.png)", ""]
+    parts += ["## Protocol of every measured row", "", *protocol_lines(rows), "", "## Sources of published numbers", "",
+              sources, ""]
+    text = "\n".join(parts)
+    path = out_dir / "README.md"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return headline_table(rows, published)
+
+
+def update_readme(readme: Path, table: str) -> bool:
+    """Replace the text between the headline markers of ``readme``; False if it has none."""
+    text = readme.read_text()
+    if HEADLINE_START not in text or HEADLINE_END not in text:
+        return False
+    head, rest = text.split(HEADLINE_START, 1)
+    _, tail = rest.split(HEADLINE_END, 1)
+    tmp = readme.with_name(readme.name + ".tmp")
+    tmp.write_text(f"{head}{HEADLINE_START}\n{table}\n{HEADLINE_END}{tail}")
+    os.replace(tmp, readme)
+    return True
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS_PATH)
+    parser.add_argument("--out", type=Path, default=None, help="report folder (default: beside the results file)")
+    parser.add_argument("--readme", type=Path, default=Path("README.md"), help="README whose headline table to update ('-' to skip)")
+    args = parser.parse_args(argv)
+    table = build_report(args.results, args.out or args.results.parent)
+    if str(args.readme) != "-" and args.readme.exists():
+        updated = update_readme(args.readme, table)
+        print(f"headline table {'copied into' if updated else 'NOT copied (no markers) into'} {args.readme}")
+    print(f"report: {(args.out or args.results.parent) / 'README.md'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""The report is generated from results.json alone, and identically every time."""
+
+import json
+import shutil
+from pathlib import Path
+
+from benchmarks import report
+
+RESULTS = Path(__file__).resolve().parents[1] / "results" / "maze2d" / "results.json"
+
+
+def test_report_regenerates_identically_from_the_same_results(tmp_path):
+    shutil.copy(RESULTS, tmp_path / "results.json")
+    readme = tmp_path / "top" / "README.md"
+    readme.parent.mkdir()
+    readme.write_text(f"intro\n{report.HEADLINE_START}\nold table\n{report.HEADLINE_END}\noutro\n")
+    report.main(["--results", str(tmp_path / "results.json"), "--readme", str(readme)])
+    first = {p.name: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    report.main(["--results", str(tmp_path / "results.json"), "--readme", str(readme)])
+    second = {p.name: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert first == second
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "old table" not in text
+    assert "| oracle (100 ep.) |" in text and "*Diffusion Forcing (published)*" in text
+
+
+def test_report_tables_agree_with_the_rows(tmp_path):
+    shutil.copy(RESULTS, tmp_path / "results.json")
+    report.main(["--results", str(tmp_path / "results.json"), "--readme", "-"])
+    markdown = (tmp_path / "README.md").read_text()
+    for row in json.loads(RESULTS.read_text()):
+        if row["variant"] == "default":
+            assert f"{row['score_mean']:.1f} ± {row['score_sem']:.1f}" in markdown
+    assert (tmp_path / "scores.png").stat().st_size > 1000
