@@ -81,9 +81,6 @@ def evaluate(
         act_times = []
         _run_lockstep(agent, env_id, [seed], act_times)
     latency = agent.latency_ms() if hasattr(agent, "latency_ms") else {}
-
-    scores = np.array([e.score for e in episodes])
-    reach = [e.first_reach_step for e in episodes if e.success]
     row = ResultRow(
         env=envs.get_env_spec(env_id).env_id,
         agent=agent_name,
@@ -91,11 +88,7 @@ def evaluate(
         n_episodes=n_episodes,
         train_seeds=list(train_seeds or []),
         eval_seeds=eval_seeds,
-        score_mean=float(scores.mean()),
-        score_sem=float(scores.std(ddof=1) / np.sqrt(n_episodes)) if n_episodes > 1 else 0.0,
-        success_rate=float(np.mean([e.success for e in episodes])),
-        first_reach_mean=float(np.mean(reach)) if reach else None,
-        return_mean=float(np.mean([e.episode_return for e in episodes])),
+        **episode_summary(episodes),
         act_ms_median=latency.get("act_ms", float(np.median(act_times) * 1e3)),
         replan_ms_median=latency.get("replan_ms"),
         train_wall_s=train_wall_s,
@@ -106,6 +99,20 @@ def evaluate(
         extra={"versions": versions(), "eval_batch_size": batch_size, **(extra or {})},
     )
     return Evaluation(row, episodes)
+
+
+def episode_summary(episodes: list[EpisodeMetrics]) -> dict[str, float | None]:
+    """A row's episode statistics: ``score_mean``, ``score_sem``, ``success_rate``,
+    ``first_reach_mean`` (over successful episodes; None if none) and ``return_mean``."""
+    scores = np.array([e.score for e in episodes])
+    reach = [e.first_reach_step for e in episodes if e.success]
+    return {
+        "score_mean": float(scores.mean()),
+        "score_sem": float(scores.std(ddof=1) / np.sqrt(len(scores))) if len(scores) > 1 else 0.0,
+        "success_rate": float(np.mean([e.success for e in episodes])),
+        "first_reach_mean": float(np.mean(reach)) if reach else None,
+        "return_mean": float(np.mean([e.episode_return for e in episodes])),
+    }
 
 
 def _run_lockstep(agent: Agent, env_id: str, seeds: list[int], act_times: list[float] | None) -> list[EpisodeMetrics]:

@@ -1,0 +1,107 @@
+"""The job ledger beside the results file (``results/maze2d/jobs.json``) and how rows pool.
+
+The ledger records every finished job by key (:attr:`benchmarks.jobs.EvalJob.key`):
+``status`` ``done`` (with the job's own result row and per-episode metrics) or
+``failed`` (with the traceback). A sweep skips jobs recorded as ``done`` and retries
+failed ones. Each record is written as soon as its job ends, atomically and under a
+lock, so an interrupted sweep loses only the jobs still running.
+
+**Pooling.** The evaluations of one setting over several training seeds become one result
+row (:func:`pooled_row`): episodes are pooled (``n_episodes`` = episodes per model ×
+models; ``eval_seeds`` lists each episode's reset seed, model after model, so the same
+starts repeat once per model), and the score mean ± SEM, success rate, time to first
+reach and return are over all pooled episodes. ``train_seeds`` lists the models' seeds,
+``act_ms_median`` / ``replan_ms_median`` are the median over models, ``train_wall_s`` the
+mean training time of one model, and ``extra["per_model"]`` keeps each model's own numbers.
+One model gives its own row unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from benchmarks.evaluate import episode_summary
+from benchmarks.jobs import JobOutcome, episodes_from_columns
+from benchmarks.results import ResultRow, ResultsFormatError, _locked, _write_atomic
+
+FORMAT = "dfplan-benchmark-jobs"
+VERSION = 1
+
+
+def ledger_path(results_path: str | Path) -> Path:
+    """The ledger that goes with a results file: ``jobs.json`` in the same folder."""
+    return Path(results_path).with_name("jobs.json")
+
+
+def load_ledger(path: str | Path) -> dict[str, dict[str, Any]]:
+    """Job records by key; a missing ledger is empty, an unreadable one an error (never overwritten)."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ResultsFormatError(f"{path} is not valid JSON ({error}); fix or move it, it will not be overwritten") from error
+    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("jobs"), dict):
+        raise ResultsFormatError(f"{path} is not a {FORMAT} ledger")
+    return data["jobs"]
+
+
+def record_outcome(path: str | Path, outcome: JobOutcome, job: dict[str, Any]) -> dict[str, Any]:
+    """Write ``outcome`` of the job described by ``job`` into the ledger; returns the record."""
+    record: dict[str, Any] = {
+        "status": "done" if outcome.ok else "failed",
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "wall_s": round(outcome.wall_s, 2),
+        "job": job,
+    }
+    if not outcome.ok:
+        record["error"] = outcome.error
+    elif outcome.row is not None:
+        record.update(row=outcome.row, episodes=outcome.episodes)
+    elif outcome.model is not None:
+        record["model"] = {**dataclasses.asdict(outcome.model), "path": str(outcome.model.path)}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(path):
+        jobs = load_ledger(path)
+        jobs[outcome.key] = record
+        lines = ",\n".join(f" {json.dumps(key)}: {json.dumps(jobs[key])}" for key in sorted(jobs))
+        _write_atomic(path, f'{{"format": "{FORMAT}", "version": {VERSION}, "jobs": {{\n{lines}\n}}}}\n')
+    return record
+
+
+def pooled_row(records: list[dict[str, Any]]) -> ResultRow:
+    """One result row from the ``done`` records of one setting's models (see the module doc)."""
+    if not records:
+        raise ValueError("pooled_row needs at least one record")
+    rows = [ResultRow.from_dict(record["row"]) for record in records]
+    if len(rows) == 1:
+        return rows[0]
+    episodes = [e for record in records for e in episodes_from_columns(record["episodes"])]
+    latest = max(rows, key=lambda row: row.date)
+    replans = [row.replan_ms_median for row in rows if row.replan_ms_median is not None]
+    train_walls = [row.train_wall_s for row in rows if row.train_wall_s is not None]
+    per_model = [{"train_seeds": row.train_seeds, "score_mean": row.score_mean, "score_sem": row.score_sem,
+                  "success_rate": row.success_rate, "first_reach_mean": row.first_reach_mean,
+                  "act_ms_median": row.act_ms_median, "train_wall_s": row.train_wall_s,
+                  "model": row.extra.get("model")} for row in rows]
+    return dataclasses.replace(
+        latest,
+        n_episodes=len(episodes),
+        train_seeds=sorted({seed for row in rows for seed in row.train_seeds}),
+        eval_seeds=[seed for row in rows for seed in row.eval_seeds],
+        **episode_summary(episodes),
+        act_ms_median=statistics.median(row.act_ms_median for row in rows),
+        replan_ms_median=statistics.median(replans) if replans else None,
+        train_wall_s=statistics.mean(train_walls) if train_walls else None,
+        device=",".join(sorted({row.device for row in rows})),
+        commit=",".join(sorted({row.commit for row in rows})),
+        extra={**{k: v for k, v in latest.extra.items() if k != "model"}, "episodes_per_model": rows[0].n_episodes,
+               "per_model": per_model},
+    )
