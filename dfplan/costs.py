@@ -16,9 +16,11 @@ from dfplan.tokens import TokenLayout
 def goal_cost(layout: TokenLayout, goal: Tensor, velocity_weight: float = 0.0, velocity_radius: float = 0.5):
     """Goal distance summed over every planned step, so any step may be the arrival.
 
-    ``cost = Σ_t ‖p_t − g‖ + w · Σ_t exp(−‖p_t − g‖ / r) · ‖v_t‖²``; the second term (zero
-    by default) asks the plan to slow down near the goal, which is what lets a tracked
-    plan *stay* at the goal (DESIGN.md section 9). ``goal (B, G)`` in raw units.
+    ``cost = Σ_t ‖p_t − g‖ + w · Σ_t sg[exp(−‖p_t − g‖ / r)] · ‖v_t‖²``; the second term
+    (zero by default) asks the plan to slow down near the goal, which is what lets a
+    tracked plan *stay* at the goal (DESIGN.md section 9). The proximity weight is held
+    constant (``sg``: no gradient) so the term can only slow the plan down, never push it
+    away from the goal to escape the penalty. ``goal (B, G)`` in raw units.
     """
     dims = goal.shape[-1]
     if dims > layout.obs_dim:
@@ -32,7 +34,8 @@ def goal_cost(layout: TokenLayout, goal: Tensor, velocity_weight: float = 0.0, v
         total = distance.sum(-1)
         if velocity_weight:
             speed2 = obs[..., dims : 2 * dims].pow(2).sum(-1)
-            total = total + velocity_weight * ((-distance / velocity_radius).exp() * speed2).sum(-1)
+            near = (-distance.detach() / velocity_radius).exp()
+            total = total + velocity_weight * (near * speed2).sum(-1)
         return total
 
     return cost

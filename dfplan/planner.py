@@ -242,6 +242,10 @@ class DFPlanner(EpisodicAgent):
         horizon = self._horizon(0)
         return self._sample(states, goals, horizon, context=None)
 
+    def current_plan(self) -> list[np.ndarray]:
+        """The plan each env is executing: planned observations ``(N, O)`` per env (raw units)."""
+        return [env.plan_obs for env in self._envs]
+
     def latency_ms(self) -> dict[str, float]:
         """Median wall times per env: ``act_ms`` per env step amortized over each replan cycle
         (the cycle's total ``act`` time / its steps), and ``replan_ms`` per replan."""
