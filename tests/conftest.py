@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from dfplan.cli import demo_model_config
+from dfplan.demo import demo_model_config
 from dfplan.synthetic import LinearGaussianWalk
 from dfplan.training import TrainConfig, train
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from dfplan.cli import DEMO_TOLERANCE, demo_model_config
+from dfplan.demo import DEMO_TOLERANCE, demo_model_config
 from dfplan.model import DiffusionForcing
 from dfplan.sampler import SamplerConfig, sample
 from dfplan.training import TrainConfig, train

@@ -3,8 +3,8 @@ import json
 import pytest
 import torch
 
-from dfplan.cli import demo_model_config
 from dfplan.data import WindowSampler
+from dfplan.demo import demo_model_config
 from dfplan.training import TrainConfig, learning_rate_factor, train
 
 TINY = TrainConfig(steps=8, batch_size=16, lr=1e-3, warmup_steps=2, log_every=1, checkpoint_every=4, device="cpu")

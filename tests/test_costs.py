@@ -1,0 +1,41 @@
+import pytest
+import torch
+
+from dfplan.costs import goal_cost, reward_cost
+from dfplan.tokens import TokenLayout
+
+LAYOUT = TokenLayout(obs_dim=4, action_dim=2, use_reward=False, frame_stack=2)
+
+
+def tokens_at(positions, velocities):
+    """Tokens (1, T, D) whose next observations are the given positions/velocities (T·2 steps)."""
+    obs = torch.cat([positions, velocities], dim=-1)[None]  # (1, N, 4)
+    return LAYOUT.to_tokens(torch.zeros(1, obs.shape[1], 2), None, obs)
+
+
+def test_goal_cost_sums_the_distance_of_every_planned_step():
+    positions = torch.tensor([[3.0, 4.0], [0.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    cost = goal_cost(LAYOUT, torch.zeros(1, 2))(tokens_at(positions, torch.zeros(4, 2)))
+    assert cost.item() == pytest.approx(5 + 0 + 1 + 1, abs=1e-3)
+
+
+def test_speed_penalty_slows_the_plan_near_the_goal_but_never_pushes_it_away():
+    positions = torch.tensor([[0.2, 0.0], [0.1, 0.0], [2.0, 0.0], [3.0, 0.0]])
+    velocities = torch.tensor([[2.0, 0.0], [2.0, 0.0], [2.0, 0.0], [2.0, 0.0]])
+    x = tokens_at(positions, velocities).requires_grad_(True)
+    plain, (with_speed) = goal_cost(LAYOUT, torch.zeros(1, 2)), goal_cost(LAYOUT, torch.zeros(1, 2), 5.0, 0.5)
+    (g_plain,) = torch.autograd.grad(plain(x).sum(), x)
+    (g_speed,) = torch.autograd.grad(with_speed(x).sum(), x)
+    obs_plain, obs_speed = LAYOUT.observations(g_plain)[0], LAYOUT.observations(g_speed)[0]
+    torch.testing.assert_close(obs_speed[:, :2], obs_plain[:, :2])  # positions: same pull as without it
+    assert obs_speed[0, 2] > 10 * obs_speed[3, 2] > 0  # speed is penalised mostly near the goal
+
+
+def test_costs_reject_what_they_cannot_use():
+    with pytest.raises(ValueError, match="reward channel"):
+        reward_cost(LAYOUT)
+    with pytest.raises(ValueError, match="goal has 5 entries"):
+        goal_cost(LAYOUT, torch.zeros(1, 5))
+    rewarded = TokenLayout(obs_dim=1, action_dim=1, use_reward=True)
+    x = rewarded.to_tokens(torch.zeros(1, 3, 1), torch.tensor([[1.0, 2.0, 3.0]]), torch.zeros(1, 3, 1))
+    assert reward_cost(rewarded)(x).item() == pytest.approx(-6.0)

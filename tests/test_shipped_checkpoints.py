@@ -1,0 +1,25 @@
+"""The checkpoints shipped under results/checkpoints load by name, fit the size budget and act."""
+
+import numpy as np
+import pytest
+
+import envs
+from dfplan.planner import DFPlanner, resolve_checkpoint, shipped_names
+
+SHIPPED = [name for name in shipped_names() if resolve_checkpoint(name).exists()]
+
+
+def test_every_maze_has_a_shipped_checkpoint():
+    assert sorted(SHIPPED) == sorted(shipped_names())
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_checkpoint_loads_by_name_and_acts(name):
+    path = resolve_checkpoint(name)
+    assert path.stat().st_size <= 20 * 2**20
+    env = envs.make(name)
+    planner = DFPlanner.load(name, device="cpu", env=env)
+    assert planner.meta["planner"] and planner.meta["env"] == name.replace("multi2d-", "maze2d-")
+    obs, _ = env.reset(seed=0)
+    action = planner.act(obs)
+    assert action.shape == (2,) and np.all(np.abs(action) <= 1)
