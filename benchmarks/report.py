@@ -201,6 +201,12 @@ def build_report(results_path: Path, out_dir: Path) -> str:
     ]
     if speed:
         parts += ["![score vs latency](speed.png)", ""]
+    gallery = sorted((out_dir / "gallery").glob("*.png")) if (out_dir / "gallery").is_dir() else []
+    if gallery:
+        parts += ["## Gallery: the first sampled plan (dashed) and the executed episode (solid)", "",
+                  "Made by `python -m benchmarks.gallery` with the shipped checkpoints; GIFs of one episode per "
+                  "maze beside them in `gallery/`.", "",
+                  " ".join(f"![{p.stem}](gallery/{p.name})" for p in gallery), ""]
     parts += ["## Protocol of every measured row", "", *protocol_lines(rows), "", "## Sources of published numbers", "",
               sources, ""]
     text = "\n".join(parts)
