@@ -12,6 +12,9 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "DFPlanner": "dfplan.planner",
+    "PlannerConfig": "dfplan.planner",
+    "Plan": "dfplan.planner",
     "DiffusionForcing": "dfplan.model",
     "ModelConfig": "dfplan.model",
     "TokenLayout": "dfplan.tokens",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -68,6 +69,9 @@ def _ship(args: argparse.Namespace) -> int:
     base = PlannerConfig()
     config = from_arguments(PlannerConfig, args, "planner", base)
     env = call_plugin("make_env", args.env)
+    steps = getattr(env.spec, "max_episode_steps", None)
+    if config.to_episode_end and not config.episode_steps and steps:
+        config = dataclasses.replace(config, episode_steps=int(steps))  # so loading needs no env
     meta = {**meta, "planner": to_dict(config), "env": args.env,
             "action_low": env.action_space.low.tolist(), "action_high": env.action_space.high.tolist(),
             "shipped_from": str(args.source)}
@@ -116,8 +120,6 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from dfplan.data import Trajectories
     from dfplan.model import ModelConfig
     from dfplan.presets import get_preset

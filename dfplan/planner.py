@@ -134,6 +134,7 @@ class DFPlanner(EpisodicAgent):
     def __init__(self, model: DiffusionForcing, config: PlannerConfig | None = None,
                  action_low: np.ndarray | float = -1.0, action_high: np.ndarray | float = 1.0) -> None:
         self.model = model.eval()
+        self.meta: dict[str, Any] = {}
         self.config = config or PlannerConfig()
         self.layout = model.layout
         if self.config.history_tokens >= model.config.horizon:

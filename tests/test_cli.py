@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_import_dfplan_stays_light():
     code = ("import sys, dfplan; heavy = {'torch', 'gymnasium', 'minari', 'mujoco', 'matplotlib'} & set(sys.modules); "
-            "assert not heavy, heavy; dfplan.SamplerConfig; assert 'gymnasium' not in sys.modules; print('ok')")
+            "assert not heavy, heavy; dfplan.SamplerConfig; dfplan.DFPlanner; assert 'gymnasium' not in sys.modules; print('ok')")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr
 
