@@ -111,9 +111,10 @@ def _plan(args: argparse.Namespace) -> int:
         trajectory = np.array(positions)
     env.close()
     title = f"{args.env}: DF plan ({len(plan.observations[0])} steps, cost {plan.cost[0]:.1f})" if plan.cost is not None else args.env
-    path = call_plugin("render_plan", args.env, args.png, obs_start := plan.start[0], plan.goal[0] if plan.goal is not None else None,
-                       plan.observations[0][:, :2], trajectory, title)
-    print(f"plan picture: {path} (start {obs_start[:2].round(2).tolist()}, goal {goal.tolist()})")
+    plan_start = plan.start[0]
+    plan_goal = None if plan.goal is None else plan.goal[0]
+    path = call_plugin("render_plan", args.env, args.png, plan_start, plan_goal, plan.observations[0][:, :2], trajectory, title)
+    print(f"plan picture: {path} (start {plan_start[:2].round(2).tolist()}, goal {goal.tolist()})")
     if args.gif:
         print(f"episode GIF: {call_plugin('render_gif', args.env, args.gif, trajectory, goal)}")
     return 0

@@ -238,10 +238,8 @@ class DFPlanner(EpisodicAgent):
     def plan(self, obs: Observation) -> Plan:
         """Sample a plan from ``obs`` (single or batch) without acting; the episode state is untouched."""
         batch = self._as_batch(obs)
-        states = torch.as_tensor(batch.states, dtype=torch.float32, device=self.device)
-        goals = None if batch.goals is None else torch.as_tensor(batch.goals, dtype=torch.float32, device=self.device)
-        horizon = self._horizon(0)
-        return self._sample(states, goals, horizon, context=None)
+        goals = None if batch.goals is None else self._tensor(batch.goals)
+        return self._sample(self._tensor(batch.states), goals, self._horizon(0), context=None)
 
     def current_plan(self) -> list[np.ndarray]:
         """The plan each env is executing: planned observations ``(N, O)`` per env (raw units)."""
@@ -266,6 +264,9 @@ class DFPlanner(EpisodicAgent):
     # ------------------------------------------------------------------ internals
     def _as_batch(self, obs: Observation):
         return as_batch(obs, state_dim=self.layout.obs_dim, goal_dim=None)
+
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(array), dtype=torch.float32, device=self.device)
 
     def _horizon(self, steps_done: int) -> int:
         cfg, fs = self.config, self.layout.frame_stack
@@ -330,10 +331,9 @@ class DFPlanner(EpisodicAgent):
             contexts[i] = (tokens, cond)
             groups[(h, self._horizon(self._envs[i].steps))].append(i)
         for (h, horizon), members in groups.items():
-            as_tensor = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32, device=self.device)  # noqa: E731
-            context = as_tensor(np.stack([contexts[i][0] for i in members])) if h else None
-            plan = self._sample(as_tensor(states[members]), None if goals is None else as_tensor(goals[members]),
-                                horizon, context, cond=as_tensor(np.stack([contexts[i][1] for i in members])))
+            context = self._tensor(np.stack([contexts[i][0] for i in members])) if h else None
+            plan = self._sample(self._tensor(states[members]), None if goals is None else self._tensor(goals[members]),
+                                horizon, context, cond=self._tensor(np.stack([contexts[i][1] for i in members])))
             for row, i in enumerate(members):
                 env = self._envs[i]
                 env.plan_obs, env.plan_actions, env.plan_index = plan.observations[row], plan.actions[row], 0
