@@ -58,7 +58,7 @@ class SamplerConfig:
 
 
 def _repeat(t: Tensor | None, n: int) -> Tensor | None:
-    return None if t is None or n == 1 else t.repeat(n, *([1] * (t.dim() - 1)))
+    return t if t is None or n == 1 else t.repeat(n, *([1] * (t.dim() - 1)))
 
 
 def _check_finite(name: str, t: Tensor | None) -> None:
@@ -122,8 +122,8 @@ def sample(
     c = model.normalizer.normalize_obs(cond)
     x = torch.randn((batch, horizon, dim), generator=generator, device=device)
     n = config.mcg_samples if guided else 1
-    cache_n = cache.map(lambda t: _repeat(t, n)) if cache is not None and n > 1 else cache
-    c_n, tc_n = _repeat(c, n) if n > 1 else c, _repeat(token_cond, n) if n > 1 else token_cond
+    cache_n = cache.map(lambda t: _repeat(t, n)) if cache is not None else None
+    c_n, tc_n = _repeat(c, n), _repeat(token_cond, n)
 
     for m in range(len(levels) - 1):
         k_from = levels[m].expand(batch, horizon)
