@@ -124,7 +124,7 @@ def run_eval_job(job: EvalJob, model: TrainedModel | None) -> JobOutcome:
         extra = {"preset": job.preset, **built.extra}
         if model is not None:
             extra["model"] = {**asdict(model), "path": str(model.path)}
-        evaluation = evaluate(built.agent, job.env_id, job.episodes, job.eval_seed, agent_name=job.agent,
+        evaluation = evaluate(built.agent, job.env_id, job.episodes, job.eval_seed, agent_name=spec.row_agent,
                               variant=job.variant, train_seeds=[] if model is None else [model.seed],
                               train_wall_s=None if model is None else model.train_wall_s, device=built.device,
                               command=job.command, batch_size=job.batch_size, extra=extra)

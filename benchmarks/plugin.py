@@ -51,6 +51,35 @@ def evaluate_agent(env_id: str, agent: Any, episodes: int, seed: int, *, agent_n
     return evaluation.row.to_dict() if hasattr(evaluation.row, "to_dict") else vars(evaluation.row)
 
 
+def train_agent(env_id: str, agent: str, preset: str, seed: int, out: str | Path | None, device: str) -> Path | None:
+    """Train baseline ``agent`` (see :data:`benchmarks.registry.BASELINES`) for ``env_id``'s maze.
+
+    ``out`` defaults to ``runs/<agent>-<training env>-<preset>-seed<seed>``; an unfinished run
+    there is resumed. Returns the finished model file.
+    """
+    if not _known(env_id):
+        return None
+    from benchmarks.registry import get_baseline
+
+    baseline = get_baseline(agent)
+    training_env = baseline.training_env(env_id.removeprefix("dfplan/"))
+    out = Path(out) if out else Path("runs") / f"{agent}-{training_env}-{preset}-seed{seed}"
+    return baseline.train(training_env, preset, seed, out, device)
+
+
+def load_agent(env_id: str, agent: str, checkpoint: str | Path, device: str, **options: Any) -> Any:
+    """Baseline ``agent`` loaded from ``checkpoint`` (a model file or run folder; ``shipped`` for the
+    shipped model of ``env_id``'s maze), with load ``options``."""
+    if not _known(env_id):
+        return None
+    from benchmarks.registry import get_baseline, shipped_baseline_dir
+
+    baseline = get_baseline(agent)
+    if str(checkpoint) == "shipped":
+        checkpoint = shipped_baseline_dir(agent, baseline.training_env(env_id.removeprefix("dfplan/")))
+    return baseline.load(checkpoint, device, **options)
+
+
 def render_plan(env_id: str, path: str | Path, start: np.ndarray, goal: np.ndarray | None, plan: np.ndarray,
                 trajectory: np.ndarray | None = None, title: str | None = None) -> Path | None:
     """A PNG of the maze with the start, goal, planned path and (optionally) the executed one."""

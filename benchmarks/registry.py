@@ -2,8 +2,8 @@
 
 Each :class:`AgentSpec` says whether the agent is trained, how to train it (or find an
 existing model: a shipped checkpoint, a finished run), how to build the evaluated agent
-from that model, and the evaluation batch size. Adding a baseline is one entry in
-:data:`AGENTS` (and removing its name from :data:`PLANNED`).
+from that model, and the evaluation batch size. A trained baseline in ``agents/`` is one
+:class:`Baseline` entry (its module and class) plus its :data:`AGENTS` entries.
 
 Training happens once per (agent, training env, preset, seed), in the run folder
 ``<runs_dir>/<agent>-<training env>-<preset>-seed<seed>``; an unfinished run is resumed, a
@@ -14,6 +14,7 @@ checkpoints do.
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from collections.abc import Callable
@@ -99,10 +100,18 @@ class AgentSpec:
     """The result rows' variant label."""
     training_env: Callable[[str], str] = str
     """The env whose training run serves an evaluation env (identity by default)."""
+    model_of: str | None = None
+    """For a variant registered under ``<agent>/<variant>``: the agent whose trained models
+    (and result rows' ``agent`` name) it shares; None for the agent itself."""
 
     @property
     def trained(self) -> bool:
         return self.train is not None
+
+    @property
+    def row_agent(self) -> str:
+        """The ``agent`` of its result rows (and of its training runs)."""
+        return self.model_of or self.name
 
 
 def _build_oracle(request: BuildRequest) -> BuiltAgent:
@@ -134,6 +143,17 @@ def _checkpoint_facts(path: Path) -> tuple[dict[str, Any], bool]:
     return meta, steps is not None and meta.get("steps_done", 0) >= steps
 
 
+def _run_logged(command: list[str], run: Path) -> None:
+    """Run a training command with its output appended to ``run/train.log``; a failure raises with the log's tail."""
+    with open(run / TRAIN_LOG, "a") as log:
+        log.write(f"$ {' '.join(command)}\n")
+        log.flush()
+        code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False).returncode
+    if code != 0:
+        tail = "\n".join((run / TRAIN_LOG).read_text(errors="replace").splitlines()[-20:])
+        raise RuntimeError(f"training {run} failed (exit code {code}); last lines of {run / TRAIN_LOG}:\n{tail}")
+
+
 def _train_df(request: TrainRequest) -> TrainedModel:
     """The shipped checkpoint, else a finished run, else train one now.
 
@@ -156,14 +176,10 @@ def _train_df(request: TrainRequest) -> TrainedModel:
         run.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "dfplan", "train", "--env", request.env_id, "--preset", request.preset,
                    "--seed", str(request.seed), "--device", request.device, "--out", str(run), "--resume"]
-        with open(run / TRAIN_LOG, "a") as log:
-            log.write(f"$ {' '.join(command)}\n")
-            log.flush()
-            code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False).returncode
+        _run_logged(command, run)
         meta, finished = _checkpoint_facts(checkpoint)
-        if code != 0 or not finished:
-            tail = "\n".join((run / TRAIN_LOG).read_text(errors="replace").splitlines()[-20:])
-            raise RuntimeError(f"training {run} failed (exit code {code}); last lines of {run / TRAIN_LOG}:\n{tail}")
+        if not finished:
+            raise RuntimeError(f"training {run} ended without a finished checkpoint; see {run / TRAIN_LOG}")
     return TrainedModel(checkpoint, request.seed, meta.get("train_wall_s"), "trained")
 
 
@@ -181,22 +197,142 @@ def _build_df(request: BuildRequest) -> BuiltAgent:
     return BuiltAgent(planner, str(planner.device), {"planner": planner.planner_meta()})
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """A trained baseline in ``agents/``: its module's ``train`` and its agent class.
+
+    The module meets one contract: ``train(env_id, preset, seed, out_dir, device, **train_options)
+    -> Path`` (resumes an unfinished ``out_dir``, returns a finished one at once) and
+    ``finished_model(out_dir) -> Path | None``; the class has ``load(path, device, **options)``
+    and a ``meta`` dict (``train_wall_s``, ``budget``, ``env``, ``seed``, ...).
+    """
+
+    module: str
+    """Import path, e.g. ``agents.diffuser``."""
+    agent_class: str
+    """The agent class in that module."""
+    train_options: dict[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments of the module's ``train`` (e.g. the offline algorithm)."""
+    training_env: Callable[[str], str] = _maze2d_env
+    """The env whose training run serves an evaluation env (one model per maze)."""
+
+    def train(self, env_id: str, preset: str, seed: int, out_dir: Path, device: str = "auto") -> Path:
+        return importlib.import_module(self.module).train(env_id, preset, seed, Path(out_dir), device,
+                                                          **self.train_options)
+
+    def finished_model(self, out_dir: Path) -> Path | None:
+        return importlib.import_module(self.module).finished_model(Path(out_dir))
+
+    def load(self, path: str | Path, device: str = "auto", **options: Any) -> Agent:
+        """The agent from ``path`` (a model file, or a run folder holding a finished model)."""
+        path = Path(path)
+        if path.is_dir():
+            model = self.finished_model(path)
+            if model is None:
+                raise FileNotFoundError(f"{path} holds no finished model")
+            path = model
+        if not path.exists():
+            raise FileNotFoundError(f"no such model file: {path}")
+        return getattr(importlib.import_module(self.module), self.agent_class).load(path, device, **options)
+
+
+def _multi2d_env(env_id: str) -> str:
+    """The ``multi2d-*`` env of ``env_id``'s maze (online goal-conditioned training draws goals)."""
+    return env_id.replace("maze2d-", "multi2d-")
+
+
+BASELINES: dict[str, Baseline] = {
+    "diffuser": Baseline("agents.diffuser", "DiffuserAgent"),
+    "sac-her": Baseline("agents.sac_her", "SACHERAgent", training_env=_multi2d_env),
+    "iql": Baseline("agents.offline_rl", "OfflineRLAgent", {"algorithm": "iql"}),
+    "cql": Baseline("agents.offline_rl", "OfflineRLAgent", {"algorithm": "cql"}),
+}
+"""The trained baselines of DESIGN.md section 6, by agent name."""
+
+
+def get_baseline(name: str) -> Baseline:
+    """The baseline ``name``; an unknown name raises ``ValueError`` listing the known ones."""
+    if name not in BASELINES:
+        raise ValueError(f"unknown baseline {name!r}; known: {', '.join(BASELINES)} (and df, trained by dfplan)")
+    return BASELINES[name]
+
+
+def shipped_baseline_dir(agent: str, training_env: str) -> Path:
+    """Where a shipped baseline model lives: ``<checkpoint dir>/<agent>/<training env>/``."""
+    from dfplan.planner import checkpoint_dir
+
+    return checkpoint_dir() / agent / training_env
+
+
+def _baseline_trainer(agent: str) -> Callable[[TrainRequest], TrainedModel]:
+    """Obtain a baseline model: the shipped one (preset quick), else a finished run, else train now.
+
+    Training runs ``python -m dfplan train --agent <agent> ...`` as a subprocess (its output in
+    the run folder's ``train.log``), which resumes an unfinished run.
+    """
+
+    def trainer(request: TrainRequest) -> TrainedModel:
+        baseline = get_baseline(agent)
+        if request.preset == "quick":
+            shipped = baseline.finished_model(shipped_baseline_dir(agent, request.env_id))
+            if shipped is not None:
+                meta = baseline.load(shipped, "cpu").meta
+                if meta.get("seed", request.seed) == request.seed:
+                    return TrainedModel(shipped, request.seed, meta.get("train_wall_s"), "shipped")
+        run = request.run_dir
+        model = baseline.finished_model(run)
+        if model is None:
+            run.mkdir(parents=True, exist_ok=True)
+            command = [sys.executable, "-m", "dfplan", "train", "--agent", agent, "--env", request.env_id,
+                       "--preset", request.preset, "--seed", str(request.seed), "--device", request.device,
+                       "--out", str(run)]
+            _run_logged(command, run)
+            model = baseline.finished_model(run)
+            if model is None:
+                raise RuntimeError(f"training {run} ended without a finished model; see {run / TRAIN_LOG}")
+        meta = baseline.load(model, "cpu").meta
+        return TrainedModel(model, request.seed, meta.get("train_wall_s"), "trained")
+
+    return trainer
+
+
+def _baseline_builder(agent: str, **options: Any) -> Callable[[BuildRequest], BuiltAgent]:
+    """Build a baseline agent (with load ``options``, e.g. Diffuser's executed actions) from its model."""
+
+    def build(request: BuildRequest) -> BuiltAgent:
+        if request.model is None:
+            raise ValueError(f"the {agent} agent needs a trained model")
+        built = get_baseline(agent).load(request.model.path, request.device, **options)
+        meta = getattr(built, "meta", {})
+        facts = {key: meta[key] for key in ("budget", "env", "preset") if key in meta}
+        return BuiltAgent(built, str(getattr(built, "device", "cpu")), {"baseline": facts, **options})
+
+    return build
+
+
+def _baseline_spec(agent: str, variant: str = "default", **options: Any) -> AgentSpec:
+    name = agent if variant == "default" else f"{agent}/{variant}"
+    return AgentSpec(name, _baseline_builder(agent, **options), _baseline_trainer(agent), eval_batch_size=50,
+                     variant=variant, training_env=get_baseline(agent).training_env,
+                     model_of=None if variant == "default" else agent)
+
+
 AGENTS: dict[str, AgentSpec] = {
     "df": AgentSpec("df", _build_df, _train_df, eval_batch_size=50, training_env=_maze2d_env),
+    "diffuser": _baseline_spec("diffuser"),
+    "diffuser/diffused-actions": _baseline_spec("diffuser", "diffused-actions", actions="diffused"),
+    "sac-her": _baseline_spec("sac-her"),
+    "iql": _baseline_spec("iql"),
+    "cql": _baseline_spec("cql"),
     "oracle": AgentSpec("oracle", _build_oracle),
     "random": AgentSpec("random", _build_random),
 }
-"""The agents the runner can evaluate, by name."""
-
-PLANNED: tuple[str, ...] = ("diffuser", "sac-her", "iql", "cql")
-"""Baselines of DESIGN.md section 6 not implemented yet."""
+"""The agents the runner can evaluate, by name (``<agent>/<variant>`` for a variant sharing an
+agent's trained models)."""
 
 
 def get_agent_spec(name: str) -> AgentSpec:
-    """The spec of agent ``name``; an unknown or not yet implemented name raises ``ValueError``."""
+    """The spec of agent ``name``; an unknown name raises ``ValueError`` listing the known ones."""
     if name in AGENTS:
         return AGENTS[name]
-    known = ", ".join(AGENTS)
-    if name in PLANNED:
-        raise ValueError(f"agent {name!r} is planned but not implemented yet; known agents: {known}")
-    raise ValueError(f"unknown agent {name!r}; known agents: {known} (planned: {', '.join(PLANNED)})")
+    raise ValueError(f"unknown agent {name!r}; known agents: {', '.join(AGENTS)}")

@@ -39,20 +39,30 @@ def _load_planner(args: argparse.Namespace, env=None):
     return planner.with_config(from_arguments(PlannerConfig, args, "planner", planner.config))
 
 
+def _load_agent(args: argparse.Namespace):
+    """The evaluated agent and the facts its row records: ``(agent, train_seed, extra)``."""
+    if args.agent == "df":
+        env = call_plugin("make_env", args.env)
+        planner = _load_planner(args, env)
+        env.close()
+        extra = {"checkpoint": str(args.checkpoint), "planner": planner.planner_meta()}
+        return planner, planner.meta.get("train_config", {}).get("seed"), extra
+    options = {"actions": args.actions} if args.actions else {}
+    agent = call_plugin("load_agent", args.env, args.agent, args.checkpoint, args.device, **options)
+    facts = {key: agent.meta[key] for key in ("budget", "env", "preset") if key in agent.meta}
+    return agent, agent.meta.get("seed"), {"checkpoint": str(args.checkpoint), "baseline": facts, **options}
+
+
 def _eval(args: argparse.Namespace) -> int:
     import shlex
 
-    env = call_plugin("make_env", args.env)
-    planner = _load_planner(args, env)
-    env.close()
-    meta = getattr(planner, "meta", {})
-    train_seed = meta.get("train_config", {}).get("seed")
+    agent, train_seed, extra = _load_agent(args)
     command = shlex.join(["python", "-m", "dfplan", *args.argv])
-    row = call_plugin("evaluate_agent", args.env, planner, args.episodes, args.seed, agent_name=args.agent_name,
-                      variant=args.variant, command=command, batch_size=args.batch,
-                      results=None if args.results == "none" else args.results,
-                      train_wall_s=meta.get("train_wall_s"), train_seeds=[] if train_seed is None else [train_seed],
-                      device=str(planner.device), extra={"checkpoint": str(args.checkpoint), "planner": planner.planner_meta()})
+    row = call_plugin("evaluate_agent", args.env, agent, args.episodes, args.seed,
+                      agent_name=args.agent_name or args.agent, variant=args.variant, command=command,
+                      batch_size=args.batch, results=None if args.results == "none" else args.results,
+                      train_wall_s=agent.meta.get("train_wall_s"), train_seeds=[] if train_seed is None else [train_seed],
+                      device=str(getattr(agent, "device", "cpu")), extra=extra)
     reach = row["first_reach_mean"]
     print(f"{row['env']} {row['agent']}/{row['variant']}: score {row['score_mean']:.1f} ± {row['score_sem']:.1f}, "
           f"success {row['success_rate']:.0%}, first reach {'n/a' if reach is None else f'{reach:.0f}'}, "
@@ -121,6 +131,12 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    if args.agent != "df":
+        if args.env is None or args.preset is None:
+            raise ValueError(f"--agent {args.agent} needs --env and --preset")
+        path = call_plugin("train_agent", args.env, args.agent, args.preset, args.train_seed, args.out, args.device)
+        print(f"{args.agent} model -> {path}")
+        return 0
     from dfplan.data import Trajectories
     from dfplan.model import ModelConfig
     from dfplan.presets import get_preset
@@ -196,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=run_demo)
 
     train = commands.add_parser("train", help="train on an env's dataset (--env) or on trajectories saved as .npz (--data)")
+    train.add_argument("--agent", default="df", help="df (default) or a baseline of the installed suite: diffuser, "
+                                                     "sac-her, iql, cql (--env and --preset; the flags below are df's)")
     train.add_argument("--env", help="env id whose locally generated dataset to train on (made first if absent)")
     train.add_argument("--data", help="trajectory .npz: observations, actions, rewards, episode_lengths")
     train.add_argument("--preset", help="quick (2 CPU cores, <= 45 min) | full (one GPU); flags below override it")
@@ -210,14 +228,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     from dfplan.planner import PlannerConfig
 
-    evl = commands.add_parser("eval", help="evaluate a planner checkpoint on an env; writes a results row")
-    evl.add_argument("--checkpoint", required=True, help="shipped name (e.g. maze2d-umaze-v1) or checkpoint path")
+    evl = commands.add_parser("eval", help="evaluate a planner (or baseline) checkpoint on an env; writes a results row")
+    evl.add_argument("--agent", default="df", help="df (default) or a baseline of the installed suite: diffuser, "
+                                                   "sac-her, iql, cql (--planner.* flags are df's)")
+    evl.add_argument("--checkpoint", required=True, help="df: shipped name (e.g. maze2d-umaze-v1) or checkpoint path; "
+                                                        "baselines: model file, run folder, or 'shipped'")
+    evl.add_argument("--actions", choices=("track", "diffused"), help="diffuser: track the planned states (default) "
+                                                                      "or execute the diffused actions")
     evl.add_argument("--env", required=True, help="env id, e.g. maze2d-umaze-v1")
     evl.add_argument("--episodes", type=int, default=100)
     evl.add_argument("--seed", type=int, default=0, help="first eval seed (episode i uses seed + i)")
     evl.add_argument("--batch", type=int, default=50, help="episodes run in lockstep through one batched act (latency is timed at batch 1)")
     evl.add_argument("--variant", default="default", help="row label for this planner configuration")
-    evl.add_argument("--agent-name", default="df", help="row label for the agent")
+    evl.add_argument("--agent-name", help="row label for the agent (default: --agent)")
     evl.add_argument("--results", default="results/maze2d/results.json", help="results file to upsert into ('none': don't write)")
     evl.add_argument("--device", default="auto")
     add_arguments(evl, PlannerConfig, "planner")
