@@ -183,6 +183,19 @@ def _train_df(request: TrainRequest) -> TrainedModel:
     return TrainedModel(checkpoint, request.seed, meta.get("train_wall_s"), "trained")
 
 
+def training_facts(meta: dict[str, Any]) -> dict[str, Any]:
+    """What a result row records about a model's training: budget, training env, preset, device.
+
+    Baselines state their ``budget`` in their metadata; a DF checkpoint's is read from its
+    training config.
+    """
+    facts = {key: meta[key] for key in ("budget", "env", "preset", "device") if key in meta}
+    train_config = meta.get("train_config", {})
+    if "budget" not in facts and "steps" in train_config and "batch_size" in train_config:
+        facts["budget"] = f"{train_config['steps'] / 1000:g}k gradient steps × batch {train_config['batch_size']}"
+    return facts
+
+
 def _build_df(request: BuildRequest) -> BuiltAgent:
     import envs
     from dfplan.planner import DFPlanner
@@ -194,7 +207,8 @@ def _build_df(request: BuildRequest) -> BuiltAgent:
         planner = DFPlanner.load(request.model.path, request.device, env=env)
     finally:
         env.close()
-    return BuiltAgent(planner, str(planner.device), {"planner": planner.planner_meta()})
+    return BuiltAgent(planner, str(planner.device), {"planner": planner.planner_meta(),
+                                                     "training": training_facts(planner.meta)})
 
 
 @dataclass(frozen=True)
@@ -304,8 +318,7 @@ def _baseline_builder(agent: str, **options: Any) -> Callable[[BuildRequest], Bu
             raise ValueError(f"the {agent} agent needs a trained model")
         built = get_baseline(agent).load(request.model.path, request.device, **options)
         meta = getattr(built, "meta", {})
-        facts = {key: meta[key] for key in ("budget", "env", "preset") if key in meta}
-        return BuiltAgent(built, str(getattr(built, "device", "cpu")), {"baseline": facts, **options})
+        return BuiltAgent(built, str(getattr(built, "device", "cpu")), {"training": training_facts(meta), **options})
 
     return build
 

@@ -82,6 +82,27 @@ def metric_table(rows: list[ResultRow], metric: str, envs: tuple[str, ...] = ENV
     return "\n".join(lines)
 
 
+def budget_table(rows: list[ResultRow]) -> str:
+    """Training budget per trained agent and maze: budget, training wall time and device."""
+    mazes = ("umaze", "medium", "large")
+    cells: dict[str, dict[str, str]] = defaultdict(dict)
+    for row in sorted(rows, key=lambda r: r.env.startswith("multi2d")):  # maze2d rows first
+        if row.variant != "default" or row.train_wall_s is None:
+            continue
+        maze = row.env.split("-")[1]
+        training = row.extra.get("training", {})
+        where = training.get("device", "")
+        text = f"{training['budget']}; " if "budget" in training else ""
+        text += f"{row.train_wall_s / 60:.0f} min" + (f" on {where}" if where else "")
+        if len(row.train_seeds) > 1:
+            text += f" (mean of {len(row.train_seeds)} seeds)"
+        cells[row.agent].setdefault(maze, text)
+    lines = ["| agent | U-Maze | Medium | Large |", "|---|---|---|---|"]
+    for agent in sorted(cells, key=lambda a: AGENT_ORDER.index(a) if a in AGENT_ORDER else len(AGENT_ORDER)):
+        lines.append(f"| {agent} | " + " | ".join(cells[agent].get(m, "—") for m in mazes) + " |")
+    return "\n".join(lines)
+
+
 def load_published() -> dict:
     data = json.loads(PUBLISHED_PATH.read_text())
     methods = ["Diffusion Forcing", "DF without MCG", "Diffuser", "Diffuser (diffused actions)",
@@ -201,6 +222,8 @@ def build_report(results_path: Path, out_dir: Path) -> str:
     ]
     if speed:
         parts += ["![score vs latency](speed.png)", ""]
+    parts += ["## Training budget per maze (one model per maze serves its maze2d and multi2d env)", "",
+              budget_table(rows), ""]
     gallery = sorted((out_dir / "gallery").glob("*.png")) if (out_dir / "gallery").is_dir() else []
     if gallery:
         parts += ["## Gallery: the first sampled plan (dashed) and the executed episode (solid)", "",

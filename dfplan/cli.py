@@ -49,8 +49,8 @@ def _load_agent(args: argparse.Namespace):
         return planner, planner.meta.get("train_config", {}).get("seed"), extra
     options = {"actions": args.actions} if args.actions else {}
     agent = call_plugin("load_agent", args.env, args.agent, args.checkpoint, args.device, **options)
-    facts = {key: agent.meta[key] for key in ("budget", "env", "preset") if key in agent.meta}
-    return agent, agent.meta.get("seed"), {"checkpoint": str(args.checkpoint), "baseline": facts, **options}
+    facts = {key: agent.meta[key] for key in ("budget", "env", "preset", "device") if key in agent.meta}
+    return agent, agent.meta.get("seed"), {"checkpoint": str(args.checkpoint), "training": facts, **options}
 
 
 def _eval(args: argparse.Namespace) -> int:

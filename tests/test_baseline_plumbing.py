@@ -95,7 +95,7 @@ def test_sweep_uses_the_shipped_baseline_and_its_variant_shares_the_model(tmp_pa
     assert sorted(rows) == [("gain", "default"), ("gain", "diffused")]
     default, diffused = rows["gain", "default"], rows["gain", "diffused"]
     assert default.extra["model"]["source"] == "shipped" and default.train_wall_s == 1.5
-    assert default.extra["baseline"]["budget"] == "no training" and diffused.extra["actions"] == "diffused"
+    assert default.extra["training"]["budget"] == "no training" and diffused.extra["actions"] == "diffused"
     assert default.success_rate > diffused.success_rate  # the sign flip pushes away from the goal
     assert not (tmp_path / "runs").exists()  # nothing was trained
 
