@@ -250,6 +250,12 @@ def train(env_id: str, preset: str, seed: int, out_dir: str | os.PathLike, devic
     return final
 
 
+def finished_model(out_dir: str | os.PathLike) -> Path | None:
+    """``out_dir/model.zip`` when ``out_dir`` holds a finished run, else None."""
+    final = Path(out_dir) / MODEL_FILE
+    return final if final.is_file() else None
+
+
 def save_model(model, path: str | os.PathLike, meta: dict[str, Any]) -> None:
     """Write ``model`` (SB3 ``model.save`` zip) with ``meta`` as its ``dfplan_meta.json`` entry, atomically."""
     import zipfile

@@ -19,6 +19,7 @@ from agents.sac_her import (
     SACHERConfig,
     TerminateOnSuccess,
     build_model,
+    finished_model,
     make_training_env,
     read_meta,
     save_model,
@@ -68,6 +69,7 @@ def test_finished_run_is_returned_without_training(tiny_model):
     began = time.perf_counter()
     assert _train_tiny(tiny_model.parent) == tiny_model
     assert time.perf_counter() - began < 1.0 and tiny_model.stat().st_mtime_ns == before
+    assert finished_model(tiny_model.parent) == tiny_model and finished_model(tiny_model.parent / "none") is None
 
 
 def test_finished_run_of_another_seed_is_not_reused(tiny_model):
