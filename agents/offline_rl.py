@@ -33,7 +33,6 @@ import json
 import os
 import pickle
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,7 @@ import torch
 
 from agents.hindsight import GoalTransitions, hindsight_relabel
 from agents.protocol import EpisodicAgent, Observation, as_batch
-from dfplan.checkpoint import CheckpointError, atomic_torch_save, read_torch_file
+from dfplan.checkpoint import CheckpointError, atomic_torch_save, atomic_write, read_torch_file
 from dfplan.config import to_dict
 from dfplan.data import Trajectories
 from dfplan.device import resolve_device
@@ -151,16 +150,6 @@ def _create_algo(config: OfflineTrainConfig, device: str):
     algos = _d3rlpy().algos
     factory = algos.IQLConfig if config.algorithm == "iql" else algos.CQLConfig
     return factory(batch_size=config.batch_size).create(device=_d3rlpy_device(device))
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """``write(tmp)`` a temp file beside ``path``, then rename it over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _meta_path(model: Path) -> Path:
@@ -336,8 +325,8 @@ def train(env_id: str, preset: str, seed: int, out_dir: str | os.PathLike, devic
             "d3rlpy_config": json.loads(algo.config.serialize()),
             "versions": {"d3rlpy": d3rlpy.__version__, "torch": torch.__version__}}
     model = out / MODEL_FILE
-    _atomic_write(model, lambda tmp: algo.save(str(tmp)))
-    _atomic_write(_meta_path(model), lambda tmp: tmp.write_text(json.dumps(meta, indent=1)))
+    atomic_write(model, lambda tmp: algo.save(str(tmp)))
+    atomic_write(_meta_path(model), lambda tmp: tmp.write_text(json.dumps(meta, indent=1)))
     state_path.unlink(missing_ok=True)
     for old in out.glob("checkpoint-*.d3"):
         old.unlink()
@@ -347,7 +336,7 @@ def train(env_id: str, preset: str, seed: int, out_dir: str | os.PathLike, devic
 def _save_checkpoint(out: Path, algo, state: dict[str, Any]) -> None:
     """Write ``checkpoint-<step>.d3``, then the state naming it, then drop older checkpoints."""
     name = f"checkpoint-{state['steps_done']:09d}.d3"
-    _atomic_write(out / name, lambda tmp: algo.save(str(tmp)))
+    atomic_write(out / name, lambda tmp: algo.save(str(tmp)))
     atomic_torch_save({**state, "checkpoint": name}, out / STATE_FILE)
     for old in out.glob("checkpoint-*.d3"):
         if old.name != name:

@@ -28,17 +28,16 @@ import os
 import shutil
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import gymnasium
 import numpy as np
 
 import envs
 from agents.protocol import EpisodicAgent, Observation, as_batch
-from dfplan.checkpoint import CheckpointError
+from dfplan.checkpoint import CheckpointError, atomic_write
 from dfplan.device import resolve_device
 from envs.mazes import get_env_spec
 
@@ -264,7 +263,7 @@ def save_model(model, path: str | os.PathLike, meta: dict[str, Any]) -> None:
     model.save(data)
     with zipfile.ZipFile(data, "a") as archive:
         archive.writestr(META_ENTRY, json.dumps(meta, indent=2, sort_keys=True))
-    _atomic_write(Path(path), lambda f: f.write(data.getvalue()))
+    atomic_write(path, lambda tmp: tmp.write_bytes(data.getvalue()))
 
 
 def read_meta(path: str | os.PathLike) -> dict[str, Any]:
@@ -359,18 +358,6 @@ def _vec_env(env_id: str, config: SACHERConfig, seed: int):
     return make_vec_env(lambda: make_training_env(env_id, config.terminate_on_success), n_envs=1, seed=seed)
 
 
-def _atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
-    """Call ``write`` on a temp file beside ``path``, then rename it over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def _check_same_run(path: Path, saved: dict[str, Any], run: dict[str, Any]) -> None:
     """Refuse to reuse or resume a run folder trained for another env, seed or config."""
     differ = [key for key in ("env", "seed", "train_config") if saved.get(key) != run[key]]
@@ -402,7 +389,7 @@ def _save_checkpoint(out: Path, model, state: dict[str, Any]) -> None:
     model.save(folder / MODEL_FILE)
     model.save_replay_buffer(folder / "replay_buffer.pkl")
     text = json.dumps({**state, "folder": folder.name}, indent=2, sort_keys=True)
-    _atomic_write(out / CHECKPOINT_POINTER, lambda f: f.write(text.encode()))
+    atomic_write(out / CHECKPOINT_POINTER, lambda tmp: tmp.write_text(text))
     _remove_checkpoints(out, keep=folder.name)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pickle
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +26,26 @@ class CheckpointError(ValueError):
     """A checkpoint file exists but is corrupt, truncated or incompatible."""
 
 
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temp file in the same folder, then rename over ``path``."""
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
+    """``write(tmp)`` a temp file in ``path``'s folder, then rename it over ``path``.
+
+    Readers see the old file or the complete new one, never a partial write; a failed
+    ``write`` leaves ``path`` untouched and removes the temp file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        torch.save(obj, tmp)
+        write(tmp)
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temp file in the same folder, then rename over ``path``."""
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def read_torch_file(path: str | os.PathLike, what: str = "checkpoint") -> dict[str, Any]:
