@@ -111,3 +111,13 @@ def render_gif(env_id: str, path: str | Path, positions: np.ndarray, goal: np.nd
     anim.save(tmp, writer=animation.PillowWriter(fps=fps))
     tmp.replace(path)
     return path
+
+
+def video_dataset(env_id: str, split: str = "train", frame_size: int = 32, frame_skip: int = 10,
+                  clip_frames: int = 256) -> dict[str, np.ndarray] | None:
+    """Rendered clips of the env's dataset for ``python -m dfplan.video`` (see :mod:`envs.video_data`), or None."""
+    if not _known(env_id):
+        return None
+    from envs.video_data import video_dataset as render_clips
+
+    return render_clips(env_id, split, frame_size, frame_skip, clip_frames)

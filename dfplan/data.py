@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -110,12 +111,28 @@ class Window:
     """A batch of training windows (raw units, not normalized).
 
     ``tokens (B, T, D)``, ``cond (B, O)`` the observation before the first token,
-    ``mask (B, T)`` true where the token holds only real (unpadded) steps.
+    ``mask (B, T)`` true where the token holds only real (unpadded) steps,
+    ``token_cond (B, T, Ct)`` clean per-token conditioning (e.g. a world model's actions) or None.
     """
 
     tokens: Tensor
     cond: Tensor
     mask: Tensor
+    token_cond: Tensor | None = None
+
+
+class WindowSource(Protocol):
+    """Anything that draws training windows; :func:`dfplan.training.train` accepts one
+    instead of :class:`Trajectories` (e.g. video clips, :mod:`dfplan.video.data`)."""
+
+    @property
+    def num_steps(self) -> int:
+        """Size of the data behind the windows (steps or frames), recorded in checkpoints."""
+        ...
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> Window:
+        """``batch_size`` windows drawn with ``generator``."""
+        ...
 
 
 class WindowSampler:

@@ -14,14 +14,15 @@ from torch import Tensor, nn
 from dfplan.data import Trajectories
 from dfplan.tokens import TokenLayout
 
-NORMALIZATIONS = ("gaussian", "minmax")
+NORMALIZATIONS = ("gaussian", "minmax", "none")
 
 
 class Normalizer(nn.Module):
     """Affine map ``(raw - loc) / scale`` per step feature.
 
     ``gaussian``: loc = mean, scale = std (zero mean, unit variance);
-    ``minmax``: loc = centre, scale = half range (to [-1, 1], as Diffuser).
+    ``minmax``: loc = centre, scale = half range (to [-1, 1], as Diffuser);
+    ``none``: loc = 0, scale = 1, for data already in model units (video frames in [-1, 1]).
     Features with no spread get scale 1.
     """
 
@@ -36,6 +37,8 @@ class Normalizer(nn.Module):
     @torch.no_grad()
     def fit(self, data: Trajectories) -> Normalizer:
         """Fit on all actions, rewards and observations of ``data``; returns ``self``."""
+        if self.mode == "none":
+            return self
         layout = self.layout
         columns = [data.actions]
         if layout.use_reward:

@@ -15,6 +15,11 @@ With ``mcg_samples = N`` the row is evaluated on N copies whose future tokens ar
 independent fresh noise draws (copy 0 is the actual sample); the cost is averaged over
 the N futures before differentiating, so the guidance on every token is the expected
 gradient over sampled futures.
+
+Known tokens (replacement conditioning, as Diffuser imposes start and goal): tokens
+marked in ``known_mask`` are overwritten after every row by the given raw values
+forward-diffused to the row's level, so a model that cannot cache a past (a
+non-causal, full-sequence one) is conditioned on frames inside its window.
 """
 
 from __future__ import annotations
@@ -94,6 +99,8 @@ def sample(
     token_cond: Tensor | None = None,
     context_token_cond: Tensor | None = None,
     matrix: np.ndarray | None = None,
+    known: Tensor | None = None,
+    known_mask: Tensor | None = None,
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """Sample ``horizon`` tokens after the conditioning (and optional context).
@@ -102,7 +109,9 @@ def sample(
     ``context (B, Tc, D)``: raw clean past tokens (fed at ``stabilization_level``).
     ``token_cond (B, horizon, Ct)``: clean per-token conditioning, if the model has any.
     ``matrix``: a user scheduling matrix ``(M+1, horizon)`` in DDIM steps, overriding
-    ``config.schedule``. Returns raw tokens ``(B, horizon, D)``.
+    ``config.schedule``. ``known (B, horizon, D)`` raw tokens imposed where
+    ``known_mask (B, horizon)`` is true (replacement conditioning). Returns raw tokens
+    ``(B, horizon, D)``.
     """
     config = config or SamplerConfig()
     if cond.dim() != 2 or cond.shape[1] != model.layout.obs_dim:
@@ -124,6 +133,9 @@ def sample(
     n = config.mcg_samples if guided else 1
     cache_n = cache.map(lambda t: _repeat(t, n)) if cache is not None else None
     c_n, tc_n = _repeat(c, n), _repeat(token_cond, n)
+    if known is not None or known_mask is not None:
+        known = _check_known(model, known, known_mask, (batch, horizon, dim))
+        x = _impose_known(model, x, known, known_mask, levels[0].expand(batch, horizon), generator)
 
     for m in range(len(levels) - 1):
         k_from = levels[m].expand(batch, horizon)
@@ -134,13 +146,34 @@ def sample(
             with torch.no_grad():
                 out = model.denoiser(x, k_from, c, token_cond, cache)
             x = schedule.step(x, out, k_from, k_to, config.eta, generator)
-            continue
-        out, grad = _guided_prediction(model, x, k_from, c_n, tc_n, cache_n, cost, n, generator)
-        eps = schedule.to_epsilon(x, k_from, out)
-        sigma = (1 - schedule.alpha_bar.to(device)[k_from]).sqrt().to(x.dtype)[..., None]
-        eps = eps + config.guidance_scale * sigma * grad
-        x = schedule.step(x, out, k_from, k_to, config.eta, generator, eps=eps)
+        else:
+            out, grad = _guided_prediction(model, x, k_from, c_n, tc_n, cache_n, cost, n, generator)
+            eps = schedule.to_epsilon(x, k_from, out)
+            sigma = (1 - schedule.alpha_bar.to(device)[k_from]).sqrt().to(x.dtype)[..., None]
+            eps = eps + config.guidance_scale * sigma * grad
+            x = schedule.step(x, out, k_from, k_to, config.eta, generator, eps=eps)
+        if known is not None:
+            x = _impose_known(model, x, known, known_mask, k_to, generator)
     return model.normalizer.unnormalize(x)
+
+
+def _check_known(model: DiffusionForcing, known: Tensor | None, known_mask: Tensor | None,
+                 shape: tuple[int, int, int]) -> Tensor:
+    """Validate replacement inputs; returns ``known`` normalized."""
+    if known is None or tuple(known.shape) != shape:
+        raise ValueError(f"known must be (B, horizon, D) = {shape}, got {None if known is None else tuple(known.shape)}")
+    if known_mask is None or tuple(known_mask.shape) != shape[:2] or known_mask.dtype != torch.bool:
+        got = None if known_mask is None else (tuple(known_mask.shape), known_mask.dtype)
+        raise ValueError(f"known_mask must be a bool tensor (B, horizon) = {shape[:2]}, got {got}")
+    _check_finite("known", known)
+    return model.normalizer.normalize(known)
+
+
+def _impose_known(model: DiffusionForcing, x: Tensor, known: Tensor, known_mask: Tensor, k: Tensor,
+                  generator: torch.Generator | None) -> Tensor:
+    """Normalized ``known`` tokens forward-diffused to their level ``k (B, T)`` replace ``x`` where masked."""
+    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return torch.where(known_mask[..., None], model.schedule.q_sample(known, k, noise), x)
 
 
 def _guided_prediction(model: DiffusionForcing, x: Tensor, k: Tensor, cond: Tensor, token_cond: Tensor | None,

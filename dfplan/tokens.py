@@ -20,14 +20,16 @@ class TokenLayout:
     """How raw environment arrays map to token features."""
 
     obs_dim: int  # O: observation size
-    action_dim: int  # A: action size
+    action_dim: int  # A: action size (0: observation-only tokens, e.g. video frames whose actions are token_cond)
     use_reward: bool = True  # include the reward channel r_t in each step
     frame_stack: int = 1  # environment steps per token
 
     def __post_init__(self) -> None:
-        for name in ("obs_dim", "action_dim", "frame_stack"):
+        for name in ("obs_dim", "frame_stack"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.action_dim < 0:
+            raise ValueError(f"action_dim must be >= 0, got {self.action_dim}")
 
     @property
     def step_dim(self) -> int:

@@ -30,9 +30,10 @@ from tqdm.auto import tqdm
 
 from dfplan.checkpoint import atomic_torch_save, load_checkpoint, read_torch_file, save_checkpoint
 from dfplan.config import to_dict
-from dfplan.data import Trajectories, WindowSampler
+from dfplan.data import Trajectories, WindowSampler, WindowSource
 from dfplan.device import resolve_device
 from dfplan.model import DiffusionForcing, ModelConfig
+from dfplan.noise_patterns import check_pattern
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -53,8 +54,10 @@ class TrainConfig:
     log_every: int = 50  # steps between metric lines
     checkpoint_every: int = 1_000  # steps between checkpoints (and at the end)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    noise_pattern: str = "independent"  # independent (Diffusion Forcing) | teacher_forcing | full_sequence (baselines)
 
     def __post_init__(self) -> None:
+        check_pattern(self.noise_pattern)
         if self.steps < 1 or self.batch_size < 1 or self.log_every < 1 or self.checkpoint_every < 1:
             raise ValueError("steps, batch_size, log_every and checkpoint_every must be >= 1")
         if self.lr <= 0 or self.warmup_steps < 0 or not 0 <= self.ema_decay < 1 or self.grad_clip < 0:
@@ -108,13 +111,21 @@ class _Metrics:
             f.write(json.dumps(row) + "\n")
 
 
-def train(model_config: ModelConfig, train_config: TrainConfig, data: Trajectories, out_dir: str | os.PathLike,
-          *, resume: bool = False, progress: bool = True, meta: dict | None = None) -> DiffusionForcing:
+def train(model_config: ModelConfig, train_config: TrainConfig, data: Trajectories | WindowSource,
+          out_dir: str | os.PathLike, *, resume: bool = False, progress: bool = True,
+          meta: dict | None = None) -> DiffusionForcing:
     """Train a Diffusion Forcing model on ``data``; returns the EMA model (eval mode).
 
-    ``resume`` continues from ``out_dir/train_state.pt`` when it exists (a finished run
-    returns at once). The checkpoint's ``meta`` records steps, wall time and the configs.
+    ``data`` is :class:`Trajectories` (windows cut by :class:`WindowSampler`, normalizer
+    fit on them) or any :class:`WindowSource` (its windows must already be in model
+    units: ``model_config.normalization`` must be ``none``). ``resume`` continues from
+    ``out_dir/train_state.pt`` when it exists (a finished run returns at once). The
+    checkpoint's ``meta`` records steps, wall time and the configs.
     """
+    trajectories = isinstance(data, Trajectories)
+    if not trajectories and model_config.normalization != "none":
+        raise ValueError("a window source trains only models with normalization 'none' "
+                         f"(the normalizer is fit on Trajectories), got {model_config.normalization!r}")
     rank, world = _distributed()
     device = resolve_device(train_config.device)
     if device.type == "cuda" and world > 1:
@@ -127,7 +138,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data: Trajectori
 
     torch.manual_seed(train_config.seed)
     model = DiffusionForcing(model_config)
-    model.normalizer.fit(data)
+    if trajectories:
+        model.normalizer.fit(data)
     model.to(device)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(train_config.ema_decay), use_buffers=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay)
@@ -145,7 +157,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data: Trajectori
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
         start, wall_before = int(state["step"]), float(state["wall_s"])
-    sampler = WindowSampler(data, model_config.layout, model_config.horizon)
+    sampler = WindowSampler(data, model_config.layout, model_config.horizon) if trajectories else data
     net = DistributedDataParallel(model) if world > 1 else model
     metrics = _Metrics(out / "metrics.jsonl", start) if rank == 0 else None
     run_meta = {"model_config": to_dict(model_config), "train_config": to_dict(train_config),
@@ -171,8 +183,10 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data: Trajectori
         data_gen.manual_seed(_step_seed(train_config.seed, rank, step))
         noise_gen.manual_seed(_step_seed(train_config.seed, rank, step) + 1)
         window = sampler.sample(per_rank, data_gen)
+        token_cond = None if window.token_cond is None else window.token_cond.to(device)
         with autocast:
-            loss = net(window.tokens.to(device), window.cond.to(device), window.mask.to(device), generator=noise_gen)
+            loss = net(window.tokens.to(device), window.cond.to(device), window.mask.to(device), token_cond,
+                       generator=noise_gen, pattern=train_config.noise_pattern)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower lr or check the data")
         optimizer.zero_grad(set_to_none=True)

@@ -112,6 +112,13 @@ def _pixel_grid(maze: MazeSpec, size: int) -> tuple[np.ndarray, np.ndarray]:
     return xy, background
 
 
+def frame_geometry(maze: MazeSpec | str, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """What :func:`render_frames` draws on: pixel-centre positions (size, size, 2) float64 in maze
+    units and the empty maze (size, size, 3) uint8 (writable copies)."""
+    xy, background = _pixel_grid(_maze(maze), size)
+    return xy.copy(), background.copy()
+
+
 def render_frames(
     maze: MazeSpec | str,
     positions: np.ndarray,

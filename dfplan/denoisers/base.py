@@ -7,27 +7,35 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-BACKBONES = ("rnn", "transformer")
+BACKBONES = ("rnn", "transformer", "video")
 
 
 @dataclass(frozen=True)
 class DenoiserConfig:
     """Backbone architecture (the data dimensions are filled in from the token layout)."""
 
-    backbone: str = "transformer"  # rnn | transformer
+    backbone: str = "transformer"  # rnn | transformer | video (conv frame encoder/decoder around the transformer)
     width: int = 128  # hidden width of every layer
     depth: int = 3  # transformer blocks, or residual blocks in each of the rnn's two MLPs
     heads: int = 4  # attention heads (transformer only)
     latent: int = 256  # GRU latent size z_t (rnn only)
     dropout: float = 0.0  # dropout inside residual / attention blocks
+    causal: bool = True  # attention sees only the past (False: full-sequence baseline; transformer/video only)
+    frame_size: int = 32  # video only: tokens are frame_size x frame_size RGB frames (a multiple of 8)
+    channels: int = 32  # video only: conv channels of the frame encoder/decoder
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {self.backbone!r}; valid: {', '.join(BACKBONES)}")
         if self.width < 1 or self.depth < 0 or self.latent < 1 or self.heads < 1:
             raise ValueError("width, latent and heads must be >= 1 and depth >= 0")
-        if self.backbone == "transformer" and self.width % (2 * self.heads):
+        if self.backbone != "rnn" and self.width % (2 * self.heads):
             raise ValueError(f"width {self.width} must be divisible by 2·heads ({2 * self.heads}) for rotary attention")
+        if self.backbone == "rnn" and not self.causal:
+            raise ValueError("the rnn backbone is causal by construction; causal=False needs transformer or video")
+        if self.backbone == "video" and (self.frame_size < 8 or self.frame_size % 8 or self.channels < 1):
+            raise ValueError(f"video needs frame_size a positive multiple of 8 and channels >= 1, "
+                             f"got {self.frame_size} and {self.channels}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
@@ -50,7 +58,8 @@ class Cache:
 
 
 class Denoiser(nn.Module):
-    """Causal denoiser: the output at token ``t`` depends only on tokens ``<= t``.
+    """Causal denoiser: the output at token ``t`` depends only on tokens ``<= t``
+    (a transformer or video backbone built with ``causal=False`` attends to the whole window).
 
     ``forward(x (B, T, D) noisy tokens, k (B, T) integer levels, cond (B, C) | None,
     token_cond (B, T, Ct) | None, cache) -> (B, T, D)`` prediction (x0, epsilon or v as

@@ -4,7 +4,9 @@ Every token carries its own noise-level embedding, so one forward pass denoises 
 token of a scheduling-matrix row at once. The conditioning vector (first observation)
 is a token at position 0. Attention is causal with rotary position embeddings, so a
 KV cache of the clean past gives exactly the outputs of recomputing it, and a sliding
-window of the last N tokens looks the same wherever it sits in time.
+window of the last N tokens looks the same wherever it sits in time. With
+``causal=False`` every token attends to the whole window (the full-sequence diffusion
+baseline); such a model has no cache, since its past would see the future.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ def rotary(x: Tensor, positions: Tensor) -> Tensor:
 
 
 class CausalSelfAttention(nn.Module):
-    def __init__(self, width: int, heads: int, dropout: float) -> None:
+    def __init__(self, width: int, heads: int, dropout: float, causal: bool = True) -> None:
         super().__init__()
-        self.heads, self.dropout = heads, dropout
+        self.heads, self.dropout, self.causal = heads, dropout, causal
         self.qkv = nn.Linear(width, 3 * width)
         self.proj = nn.Linear(width, width)
 
@@ -44,8 +46,10 @@ class CausalSelfAttention(nn.Module):
         if past is not None:
             past_len = past[0].shape[2]
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
-        # query i (absolute position past_len + i) sees keys 0 .. past_len + i
-        allowed = torch.ones(length, past_len + length, dtype=torch.bool, device=x.device).tril(past_len)
+        # causal: query i (absolute position past_len + i) sees keys 0 .. past_len + i
+        allowed = torch.ones(length, past_len + length, dtype=torch.bool, device=x.device)
+        if self.causal:
+            allowed = allowed.tril(past_len)
         drop = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=drop)  # (B, H, L, hs)
         y = y.transpose(1, 2).reshape(batch, length, width)
@@ -53,10 +57,10 @@ class CausalSelfAttention(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, width: int, heads: int, dropout: float) -> None:
+    def __init__(self, width: int, heads: int, dropout: float, causal: bool = True) -> None:
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
-        self.attn = CausalSelfAttention(width, heads, dropout)
+        self.attn = CausalSelfAttention(width, heads, dropout, causal)
         self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width), nn.Dropout(dropout))
 
     def forward(self, x: Tensor, positions: Tensor, past: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor, Tensor]:
@@ -73,7 +77,8 @@ class TransformerDenoiser(Denoiser):
         self.token_in = nn.Linear(token_dim, w)
         self.token_cond_in = nn.Linear(token_cond_dim, w) if token_cond_dim else None
         self.cond_in = nn.Linear(max(cond_dim, 1), w)
-        self.blocks = nn.ModuleList([Block(w, config.heads, config.dropout) for _ in range(config.depth)])
+        self.causal = config.causal
+        self.blocks = nn.ModuleList([Block(w, config.heads, config.dropout, config.causal) for _ in range(config.depth)])
         self.norm = nn.LayerNorm(w)
         self.head = nn.Linear(w, token_dim)
 
@@ -108,4 +113,7 @@ class TransformerDenoiser(Denoiser):
                cache: Cache | None = None) -> Cache:
         if not self.blocks:
             raise ValueError("a transformer with depth 0 has nothing to cache")
+        if not self.causal:
+            raise ValueError("a non-causal (full-sequence) transformer cannot cache a past, which would have to see "
+                             "the future; pass the past as known tokens of the window (sampler `known`) instead")
         return self._run(x, k, cond, token_cond, cache)[1]

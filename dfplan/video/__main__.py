@@ -1,0 +1,5 @@
+import sys
+
+from dfplan.video.cli import main
+
+sys.exit(main())

@@ -1,0 +1,63 @@
+"""``python -m dfplan.video``: train, generate, evaluate and report on tiny clips files."""
+
+import json
+
+import pytest
+
+from dfplan.video.cli import main
+from tests.test_video_model import small_maze_clips
+
+TINY_FLAGS = ["--video.frame_size", "16", "--model.horizon", "6", "--model.denoiser.width", "32",
+              "--model.denoiser.heads", "2", "--model.denoiser.depth", "1", "--model.denoiser.channels", "8",
+              "--train.steps", "3", "--train.batch_size", "4", "--train.warmup_steps", "1", "--device", "cpu"]
+FAST = ["--rollout.sampler.num_steps", "2", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("video_cli")
+    clips = small_maze_clips()
+    clips.save(folder / "train.npz")
+    clips.save(folder / "test.npz")
+    for method in ("df", "full_sequence"):
+        assert main(["train", "--clips", str(folder / "train.npz"), "--method", method, "--out", str(folder / method),
+                     *TINY_FLAGS]) == 0
+    return folder
+
+
+def test_train_writes_a_video_checkpoint_with_its_method(runs):
+    from dfplan.checkpoint import load_checkpoint
+
+    model, meta = load_checkpoint(runs / "full_sequence" / "checkpoint.pt")
+    assert meta["video"]["method"] == "full_sequence" and meta["train_config"]["noise_pattern"] == "full_sequence"
+    assert model.config.denoiser.backbone == "video" and not model.config.denoiser.causal
+
+
+def test_generate_writes_a_gif_and_a_strip(runs, capsys):
+    gif = runs / "rollout.gif"
+    assert main(["generate", "--checkpoint", str(runs / "df" / "checkpoint.pt"), "--test-clips", str(runs / "test.npz"),
+                 "--frames", "13", "--out", str(gif), *FAST]) == 0
+    assert gif.stat().st_size > 0 and gif.with_suffix(".png").stat().st_size > 0
+    assert "13 frames" in capsys.readouterr().out
+
+
+def test_evaluate_writes_results_a_table_and_a_plot(runs):
+    out = runs / "results"
+    assert main(["evaluate", "--checkpoints", f"df={runs / 'df' / 'checkpoint.pt'}",
+                 str(runs / "full_sequence" / "checkpoint.pt"), "--test-clips", str(runs / "test.npz"), "--frames", "20",
+                 "--clips", "2", "--out", str(out), *FAST]) == 0
+    rows = json.loads((out / "results.json").read_text())
+    assert [row["label"] for row in rows] == ["df", "full_sequence", "copy last frame"]
+    assert all(len(row["position_error"]) == 20 and len(row["validity"]) == 20 for row in rows)
+    table = (out / "results.md").read_text()
+    assert "| df | df |" in table and "error 17-20" in table
+    for name in ("error_vs_length.png", "strip_test.png"):
+        assert (out / name).stat().st_size > 0
+    assert main(["report", "--out", str(out)]) == 0
+
+
+def test_bad_commands_fail_with_a_clear_message(runs, capsys):
+    assert main(["train", "--device", "cpu"]) == 2
+    assert "exactly one of --env" in capsys.readouterr().err
+    assert main(["generate", "--checkpoint", str(runs / "missing.pt")]) == 2
+    assert "not found" in capsys.readouterr().err
