@@ -48,10 +48,17 @@ def _check_sizes(horizon: int, num_steps: int) -> None:
 
 
 def _ramp(horizon: int, num_steps: int, offsets: np.ndarray) -> np.ndarray:
-    """Rows ``m = 0..``: token ``t`` sits at ``clip(S - m + offsets[t], 0, S)`` until all clean."""
+    """Rows ``m = 0..``: token ``t`` sits at ``clip(S - m + offsets[t], 0, S)`` until all clean.
+
+    Offsets that jump by more than ``S`` between neighbours leave rows where no token moves
+    (e.g. ``pyramid(2, 1, uncertainty=2)``); such repeats are dropped, so every row but the
+    first denoises something.
+    """
     rows = num_steps + int(offsets.max()) + 1
     m = np.arange(rows)[:, None]
-    return np.clip(num_steps - m + offsets[None, :], 0, num_steps).astype(np.int64)
+    matrix = np.clip(num_steps - m + offsets[None, :], 0, num_steps).astype(np.int64)
+    moves = np.concatenate([[True], np.any(matrix[1:] != matrix[:-1], axis=1)])
+    return matrix[moves]
 
 
 def full_sequence(horizon: int, num_steps: int) -> np.ndarray:
@@ -70,7 +77,8 @@ def pyramid(horizon: int, num_steps: int, uncertainty: float = 1.0) -> np.ndarra
     """Causal uncertainty: each later token is ``uncertainty`` steps noisier than the one before.
 
     ``uncertainty = 1`` is the paper's ``K^pyramid``; 0 reduces to :func:`full_sequence`;
-    ``>= num_steps`` to :func:`autoregressive`. Rows: ``S + ceil(uncertainty·(T-1)) + 1``.
+    ``>= num_steps`` to :func:`autoregressive`. Rows: ``S + ceil(uncertainty·(T-1)) + 1`` for
+    ``uncertainty <= num_steps`` (fewer above: rows where no token moves are dropped).
     """
     _check_sizes(horizon, num_steps)
     if not math.isfinite(uncertainty) or uncertainty < 0:
