@@ -67,6 +67,15 @@ def train_agent(env_id: str, agent: str, preset: str, seed: int, out: str | Path
     return baseline.train(training_env, preset, seed, out, device)
 
 
+def ship_agent(env_id: str, agent: str, run: str | Path) -> Path | None:
+    """Copy baseline ``agent``'s finished model in ``run`` to the shipped models; returns their folder."""
+    if not _known(env_id):
+        return None
+    from benchmarks.registry import ship_baseline
+
+    return ship_baseline(agent, run)
+
+
 def load_agent(env_id: str, agent: str, checkpoint: str | Path, device: str, **options: Any) -> Any:
     """Baseline ``agent`` loaded from ``checkpoint`` (a model file or run folder; ``shipped`` for the
     shipped model of ``env_id``'s maze), with load ``options``."""

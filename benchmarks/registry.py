@@ -278,6 +278,30 @@ def shipped_baseline_dir(agent: str, training_env: str) -> Path:
     return checkpoint_dir() / agent / training_env
 
 
+def ship_baseline(agent: str, run_dir: str | Path) -> Path:
+    """Copy the finished model of ``run_dir`` (the model file and its same-stem sidecars, e.g.
+    ``model.json``) into :func:`shipped_baseline_dir` of its training env; returns that folder.
+
+    The runner's ``quick`` preset then uses it instead of training (when its seed matches).
+    """
+    import shutil
+
+    baseline = get_baseline(agent)
+    model = baseline.finished_model(Path(run_dir))
+    if model is None:
+        raise FileNotFoundError(f"{run_dir} holds no finished {agent} model")
+    env = baseline.load(model, "cpu").meta.get("env")
+    if not env:
+        raise ValueError(f"{model} does not record its training env")
+    target = shipped_baseline_dir(agent, env)
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(model.parent.glob(f"{model.stem}.*")):
+        tmp = target / f".{path.name}.tmp"
+        shutil.copyfile(path, tmp)
+        tmp.replace(target / path.name)
+    return target
+
+
 def _baseline_trainer(agent: str) -> Callable[[TrainRequest], TrainedModel]:
     """Obtain a baseline model: the shipped one (preset quick), else a finished run, else train now.
 

@@ -72,6 +72,9 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _ship(args: argparse.Namespace) -> int:
     """Write a compact shipped checkpoint: EMA weights as the weights, planner settings in meta."""
+    if args.agent != "df":
+        print(f"shipped {args.agent} model -> {call_plugin('ship_agent', args.env, args.agent, args.source)}")
+        return 0
     from dfplan.checkpoint import load_checkpoint, save_checkpoint
     from dfplan.planner import PlannerConfig, checkpoint_dir
 
@@ -260,7 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     pln.set_defaults(run=_plan)
 
     shp = commands.add_parser("ship", help="turn a training run into a compact named checkpoint with planner settings")
-    shp.add_argument("--run", dest="source", required=True, help="a run's checkpoint.pt")
+    shp.add_argument("--agent", default="df", help="df (default) or a baseline: copies its finished run's model to "
+                                                   "results/checkpoints/<agent>/<training env>/")
+    shp.add_argument("--run", dest="source", required=True, help="a run's checkpoint.pt (baselines: the run folder)")
     shp.add_argument("--env", required=True, help="env the checkpoint serves (names the file; supplies action bounds)")
     shp.add_argument("--out", help="output file (default results/checkpoints/<env>.pt)")
     add_arguments(shp, PlannerConfig, "planner")

@@ -86,7 +86,11 @@ def test_every_baseline_of_the_design_is_registered_with_a_module():
 
 
 def test_sweep_uses_the_shipped_baseline_and_its_variant_shares_the_model(tmp_path, gain_baseline):
-    _train(ENV, "quick", 0, registry.shipped_baseline_dir("gain", ENV))
+    run_dir = tmp_path / "run"
+    _train(ENV, "quick", 0, run_dir)
+    assert registry.ship_baseline("gain", run_dir) == registry.shipped_baseline_dir("gain", ENV)
+    with pytest.raises(FileNotFoundError, match="no finished gain model"):
+        registry.ship_baseline("gain", tmp_path / "nothing")
     code = run.main(["--results", str(tmp_path / "results.json"), "--runs-dir", str(tmp_path / "runs"), "--readme", "-",
                      "--no-progress", "--no-report", "--agents", "gain,gain/diffused", "--envs", ENV,
                      "--episodes", "2", "--workers", "0"])
@@ -104,6 +108,8 @@ def test_dfplan_train_and_eval_take_an_agent_choice(tmp_path, gain_baseline, cap
     out = tmp_path / "run"
     assert dfplan_main(["train", "--agent", "gain", "--env", "multi2d-umaze-v1", "--preset", "quick", "--seed", "3",
                         "--out", str(out)]) == 0
+    assert dfplan_main(["ship", "--agent", "gain", "--run", str(out), "--env", ENV]) == 0
+    assert (registry.shipped_baseline_dir("gain", ENV) / "model.json").exists()
     meta = json.loads((out / "model.json").read_text())
     assert meta["env"] == ENV and meta["seed"] == 3 and meta["gain"] == 4.0  # one model per maze: the maze2d dataset
     results = tmp_path / "results.json"
