@@ -19,9 +19,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from dfplan.policy import EpisodicAgent, Observation, ObservationBatch, as_batch
+from dfplan.policy import EpisodicAgent, LatencyRecorder, Observation, ObservationBatch, as_batch
 
-__all__ = ["Agent", "EpisodicAgent", "Observation", "ObservationBatch", "as_batch"]
+__all__ = ["Agent", "EpisodicAgent", "LatencyRecorder", "Observation", "ObservationBatch", "as_batch"]
 
 
 @runtime_checkable

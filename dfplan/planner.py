@@ -22,7 +22,7 @@ import dataclasses
 import math
 import os
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from dfplan.config import from_dict, to_dict
 from dfplan.costs import goal_cost, reward_cost
 from dfplan.device import resolve_device
 from dfplan.model import DiffusionForcing
-from dfplan.policy import EpisodicAgent, Observation, as_batch
+from dfplan.policy import EpisodicAgent, LatencyRecorder, Observation, as_batch
 from dfplan.sampler import SamplerConfig, sample
 
 ACTION_MODES = ("diffused", "pd")
@@ -146,8 +146,7 @@ class DFPlanner(EpisodicAgent):
         self.device = next(model.parameters()).device
         self.action_low = np.broadcast_to(np.asarray(action_low, np.float32), (self.layout.action_dim,)).copy()
         self.action_high = np.broadcast_to(np.asarray(action_high, np.float32), (self.layout.action_dim,)).copy()
-        self.latency: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=10_000))
-        self._cycle: list[float] = []
+        self.timer = LatencyRecorder()
         self.reset(self.config.seed)
 
     # ------------------------------------------------------------------ construction
@@ -229,10 +228,7 @@ class DFPlanner(EpisodicAgent):
             env.last_action = action
             env.steps += 1
             env.plan_index += 1
-        elapsed = 1000 * (time.perf_counter() - began) / len(states)
-        if due or not self._cycle:
-            self._close_cycle()
-        self._cycle.append(elapsed)
+        self.timer.act(1000 * (time.perf_counter() - began) / len(states), replanned=bool(due))
         return actions if batch.batched else actions[0]
 
     def plan(self, obs: Observation) -> Plan:
@@ -248,18 +244,11 @@ class DFPlanner(EpisodicAgent):
     def latency_ms(self) -> dict[str, float]:
         """Median wall times per env: ``act_ms`` per env step amortized over each replan cycle
         (the cycle's total ``act`` time / its steps), and ``replan_ms`` per replan."""
-        self._close_cycle()
-        return {key: float(np.median(values)) for key, values in self.latency.items() if values}
+        return self.timer.medians()
 
     def reset_latency(self) -> None:
         """Forget the recorded wall times."""
-        self.latency.clear()
-        self._cycle = []
-
-    def _close_cycle(self) -> None:
-        if getattr(self, "_cycle", None):
-            self.latency["act_ms"].append(sum(self._cycle) / len(self._cycle))
-        self._cycle: list[float] = []
+        self.timer.clear()
 
     # ------------------------------------------------------------------ internals
     def _as_batch(self, obs: Observation):
@@ -337,7 +326,7 @@ class DFPlanner(EpisodicAgent):
             for row, i in enumerate(members):
                 env = self._envs[i]
                 env.plan_obs, env.plan_actions, env.plan_index = plan.observations[row], plan.actions[row], 0
-        self.latency["replan_ms"].append(1000 * (time.perf_counter() - began) / len(indices))
+        self.timer.replan(1000 * (time.perf_counter() - began) / len(indices))
 
     def _action(self, env: _EnvState, state: np.ndarray) -> np.ndarray:
         j = min(env.plan_index, len(env.plan_obs) - 1)

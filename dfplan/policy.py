@@ -12,6 +12,7 @@ It lives in ``dfplan`` so that the planner and the agents in ``agents/`` share o
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,3 +121,42 @@ class EpisodicAgent(ABC):
             for index in np.flatnonzero(np.asarray(episode_start, dtype=bool).reshape(-1)):
                 self.reset_env(int(index))
         return self.act(obs), state
+
+
+class LatencyRecorder:
+    """Wall times of a planning agent, as the benchmark reports them (batch-1 medians).
+
+    ``act_ms``: one ``act`` call's time per env, amortized over each plan cycle (the cycle's
+    total ``act`` time divided by its steps, so a replan's cost is spread over the steps it
+    serves); ``replan_ms``: one replan's time per env.
+    """
+
+    def __init__(self, maxlen: int = 10_000) -> None:
+        self._times = {"act_ms": deque(maxlen=maxlen), "replan_ms": deque(maxlen=maxlen)}
+        self._cycle: list[float] = []
+
+    def act(self, ms_per_env: float, replanned: bool) -> None:
+        """Record one ``act`` call; ``replanned`` starts a new plan cycle."""
+        if replanned or not self._cycle:
+            self._close_cycle()
+        self._cycle.append(ms_per_env)
+
+    def replan(self, ms_per_env: float) -> None:
+        """Record one replan."""
+        self._times["replan_ms"].append(ms_per_env)
+
+    def medians(self) -> dict[str, float]:
+        """``{"act_ms", "replan_ms"}`` medians of what was recorded (keys with no record left out)."""
+        self._close_cycle()
+        return {key: float(np.median(values)) for key, values in self._times.items() if values}
+
+    def clear(self) -> None:
+        """Forget everything recorded."""
+        for values in self._times.values():
+            values.clear()
+        self._cycle = []
+
+    def _close_cycle(self) -> None:
+        if self._cycle:
+            self._times["act_ms"].append(sum(self._cycle) / len(self._cycle))
+        self._cycle = []

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +33,7 @@ import torch
 from agents.diffuser.diffusion import TrajectoryDiffusion
 from agents.diffuser.training import load_model
 from agents.oracle import RESET_JUMP
-from agents.protocol import EpisodicAgent, Observation, as_batch
+from agents.protocol import EpisodicAgent, LatencyRecorder, Observation, as_batch
 from dfplan.device import resolve_device
 from envs.mazes import get_env_spec
 
@@ -74,8 +73,7 @@ class DiffuserAgent(EpisodicAgent):
         self.default_goal = None if default_goal is None else np.asarray(default_goal, np.float64).reshape(2)
         self.device = next(model.parameters()).device
         self.obs_dim, self.action_dim = model.config.obs_dim, model.config.action_dim
-        self.latency: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=10_000))
-        self._cycle: list[float] = []
+        self.timer = LatencyRecorder()
         self.reset(0 if seed is None else seed)
 
     @classmethod
@@ -125,9 +123,7 @@ class DiffuserAgent(EpisodicAgent):
         actions = np.stack([self._action(plan, state) for plan, state in zip(self._plans, states, strict=True)])
         for plan in self._plans:
             plan.step += 1
-        if due or not self._cycle:
-            self._close_cycle()
-        self._cycle.append(1000 * (time.perf_counter() - began) / len(states))
+        self.timer.act(1000 * (time.perf_counter() - began) / len(states), replanned=bool(due))
         return actions if batch.batched else actions[0]
 
     def plan(self, obs: Observation) -> np.ndarray:
@@ -144,19 +140,11 @@ class DiffuserAgent(EpisodicAgent):
     def latency_ms(self) -> dict[str, float]:
         """Median wall times per env, as :meth:`dfplan.planner.DFPlanner.latency_ms`: ``act_ms`` per
         env step amortized over each plan cycle (here one episode), and ``replan_ms`` per plan."""
-        self._close_cycle()
-        return {key: float(np.median(values)) for key, values in self.latency.items() if values}
+        return self.timer.medians()
 
     def reset_latency(self) -> None:
         """Forget the recorded wall times."""
-        self.latency.clear()
-        self._cycle = []
-
-    # ------------------------------------------------------------------ internals
-    def _close_cycle(self) -> None:
-        if self._cycle:
-            self.latency["act_ms"].append(sum(self._cycle) / len(self._cycle))
-        self._cycle = []
+        self.timer.clear()
 
     def _goals(self, goals: np.ndarray | None, count: int) -> np.ndarray:
         if goals is not None:
@@ -178,7 +166,7 @@ class DiffuserAgent(EpisodicAgent):
         for row, i in enumerate(indices):
             self._plans[i] = _EnvPlan(observations=trajectories[row, :, self.action_dim :],
                                       actions=trajectories[row, :, : self.action_dim])
-        self.latency["replan_ms"].append(1000 * (time.perf_counter() - began) / len(indices))
+        self.timer.replan(1000 * (time.perf_counter() - began) / len(indices))
 
     def _action(self, plan: _EnvPlan, state: np.ndarray) -> np.ndarray:
         horizon = len(plan.observations)
