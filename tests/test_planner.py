@@ -159,3 +159,16 @@ def test_checkpoint_problems_get_clear_errors(tiny_maze_checkpoint, tmp_path):
 def test_shipped_names_cover_every_suite_env():
     assert sorted(shipped_names()) == sorted(envs.ENV_IDS)
     assert torch.__version__  # torch is imported lazily by dfplan, eagerly here
+
+
+def test_latency_recorder_amortizes_each_replan_over_its_cycle():
+    from dfplan.policy import LatencyRecorder
+
+    timer = LatencyRecorder()
+    for _ in range(3):  # a 10 ms replan every 4 steps of 1 ms: (11 + 1 + 1 + 1) / 4 per step
+        timer.replan(10.0)
+        for step in range(4):
+            timer.act(11.0 if step == 0 else 1.0, replanned=step == 0)
+    assert timer.medians() == {"act_ms": 3.5, "replan_ms": 10.0}
+    timer.clear()
+    assert timer.medians() == {}
