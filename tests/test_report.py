@@ -37,8 +37,8 @@ def test_report_tables_agree_with_the_rows(tmp_path):
 def test_budget_table_states_each_trained_agents_budget_time_and_device():
     rows = [report.ResultRow(**row) for row in json.loads(RESULTS.read_text())]
     row = next(r for r in rows if r.agent == "random" and r.env == "maze2d-large-v1")
-    trained = report.ResultRow(**{**row.to_dict(), "agent": "iql", "train_wall_s": 600.0, "train_seeds": [0],
+    trained = report.ResultRow(**{**row.to_dict(), "agent": "bc", "train_wall_s": 600.0, "train_seeds": [0],
                                   "extra": {"training": {"budget": "20k gradient steps × batch 256", "device": "cpu"}}})
     table = report.budget_table([*rows, trained])
-    assert "| iql | — | — | 20k gradient steps × batch 256; 10 min on cpu |" in table
+    assert "| bc | — | — | 20k gradient steps × batch 256; 10 min on cpu |" in table
     assert "random" not in table  # untrained agents have no budget
