@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dfplan.cli import run_command
 from dfplan.config import add_arguments, from_arguments, from_dict, to_dict
 from dfplan.model import ModelConfig
 from dfplan.training import TrainConfig
@@ -225,13 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        return args.run(args)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":
