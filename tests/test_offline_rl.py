@@ -220,20 +220,9 @@ def test_save_load_round_trip_gives_identical_actions(offline_rl, models, tmp_pa
 
 
 @pytest.mark.parametrize("algorithm", ["iql", "cql"])
-def test_full_episode_in_a_plain_loop(offline_rl, models, algorithm):
+def test_full_episode_in_a_plain_loop(offline_rl, models, algorithm, plain_loop_steps):
     agent = offline_rl.OfflineRLAgent.load(models[algorithm])
-    env = envs.make(ENV)
-    obs, _ = env.reset(seed=0)
-    agent.reset(seed=0)
-    steps = 0
-    while True:
-        action = agent.act(obs)
-        assert action.shape == (2,) and action.dtype == np.float32 and np.all(np.abs(action) <= 1)
-        obs, _, terminated, truncated, _ = env.step(action)
-        steps += 1
-        if terminated or truncated:
-            break
-    assert steps == MAZES["umaze"].episode_steps
+    assert plain_loop_steps(agent, ENV) == MAZES["umaze"].episode_steps
 
 
 def test_sb3_evaluate_policy_works_unchanged(offline_rl, models):

@@ -144,19 +144,8 @@ def test_training_env_terminates_on_success_and_the_evaluation_env_does_not():
     assert training.step(np.zeros(2))[2] is False
 
 
-def test_full_episode_in_a_plain_while_loop(agent):
-    env = envs.make("maze2d-umaze-v1")
-    obs, _ = env.reset(seed=0)
-    agent.reset(seed=0)
-    steps = 0
-    while True:
-        action = agent.act(obs)
-        assert action.shape == (2,) and action.dtype == np.float32 and np.all(np.abs(action) <= 1)
-        obs, _, terminated, truncated, _ = env.step(action)
-        steps += 1
-        if terminated or truncated:
-            break
-    assert steps == 300
+def test_full_episode_in_a_plain_while_loop(agent, plain_loop_steps):
+    assert plain_loop_steps(agent, "maze2d-umaze-v1") == 300
 
 
 def test_sb3_evaluate_policy_works_unchanged(agent):
