@@ -1,4 +1,4 @@
-"""Command line: ``python -m dfplan {demo,train,eval,plan,ship,sample}``; flags are generated from the configs."""
+"""Command line: ``python -m dfplan {demo,train,train-cost,eval,plan,ship,sample}``; flags are generated from the configs."""
 
 from __future__ import annotations
 
@@ -166,6 +166,21 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_cost(args: argparse.Namespace) -> int:
+    from dfplan.cost_to_go import CostToGoConfig, fit_cost_to_go
+    from dfplan.data import Trajectories
+
+    if (args.data is None) == (args.env is None):
+        raise ValueError("give exactly one of --data (a trajectory .npz) or --env (a registered dataset)")
+    data = Trajectories.load(args.data) if args.data else call_plugin("load_dataset", args.env, create=True)
+    config = from_arguments(CostToGoConfig, args, "cost")
+    meta = {"data": str(args.data) if args.data else args.env, "command": "python -m dfplan " + " ".join(args.argv)}
+    model = fit_cost_to_go(data, config, args.out, meta=meta)
+    print(f"cost-to-go: {len(model.nodes):,} nodes, {len(model.edge_src):,} edges from {data.num_steps:,} steps "
+          f"({model.meta['fit_wall_s']} s) -> {args.out}")
+    return 0
+
+
 def _sample(args: argparse.Namespace) -> int:
     import torch
 
@@ -270,6 +285,15 @@ def build_parser() -> argparse.ArgumentParser:
     shp.add_argument("--out", help="output file (default results/checkpoints/<env>.pt)")
     add_arguments(shp, PlannerConfig, "planner")
     shp.set_defaults(run=_ship)
+
+    from dfplan.cost_to_go import CostToGoConfig
+
+    cst = commands.add_parser("train-cost", help="learn a cost-to-go (the data's roadmap) from a dataset (guidance='learned')")
+    cst.add_argument("--env", help="env id whose locally generated dataset to learn from (made first if absent)")
+    cst.add_argument("--data", help="trajectory .npz: observations, actions, rewards, episode_lengths")
+    cst.add_argument("--out", required=True, help="output file; beside a planner checkpoint X.pt name it X.cost.pt")
+    add_arguments(cst, CostToGoConfig, "cost")
+    cst.set_defaults(run=_train_cost)
 
     smp = commands.add_parser("sample", help="sample sequences from a checkpoint")
     smp.add_argument("--checkpoint", required=True)

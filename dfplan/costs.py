@@ -8,15 +8,24 @@ many entries as the goal) followed by its velocity — true of PointMaze's
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import Tensor
 
 from dfplan.tokens import TokenLayout
 
+Distance = Callable[[Tensor, Tensor], Tensor]
+"""``distance(observations (B, N, O), goal (B, 1, G)) -> (B, N)`` in units of length."""
 
-def goal_cost(layout: TokenLayout, goal: Tensor, velocity_weight: float = 0.0, velocity_radius: float = 0.5):
+
+def goal_cost(layout: TokenLayout, goal: Tensor, velocity_weight: float = 0.0, velocity_radius: float = 0.5,
+              distance: Distance | None = None):
     """Goal distance summed over every planned step, so any step may be the arrival.
 
-    ``cost = Σ_t ‖p_t − g‖ + w · Σ_t sg[exp(−‖p_t − g‖ / r)] · ‖v_t‖²``; the second term
+    ``cost = Σ_t d(o_t, g) + w · Σ_t sg[exp(−‖p_t − g‖ / r)] · ‖v_t‖²``; ``d`` is the
+    straight-line distance ``‖p_t − g‖`` by default, or a learned cost-to-go
+    (:meth:`dfplan.cost_to_go.CostToGo.distance`: path length through the data, which
+    goes round walls instead of through them). The second term
     (zero by default) asks the plan to slow down near the goal, which is what lets a
     tracked plan *stay* at the goal (DESIGN.md section 9). The proximity weight is held
     constant (``sg``: no gradient) so the term can only slow the plan down, never push it
@@ -30,11 +39,11 @@ def goal_cost(layout: TokenLayout, goal: Tensor, velocity_weight: float = 0.0, v
 
     def cost(tokens: Tensor) -> Tensor:
         obs = layout.observations(tokens)  # (B, N, O)
-        distance = ((obs[..., :dims] - goal[:, None, :]).pow(2).sum(-1) + 1e-8).sqrt()  # (B, N)
-        total = distance.sum(-1)
+        straight = ((obs[..., :dims] - goal[:, None, :]).pow(2).sum(-1) + 1e-8).sqrt()  # (B, N)
+        total = (straight if distance is None else distance(obs, goal[:, None, :])).sum(-1)
         if velocity_weight:
             speed2 = obs[..., dims : 2 * dims].pow(2).sum(-1)
-            near = (-distance.detach() / velocity_radius).exp()
+            near = (-straight.detach() / velocity_radius).exp()
             total = total + velocity_weight * (near * speed2).sum(-1)
         return total
 

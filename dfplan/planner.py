@@ -32,6 +32,7 @@ import torch
 
 from dfplan.checkpoint import load_checkpoint
 from dfplan.config import from_dict, to_dict
+from dfplan.cost_to_go import CostToGo, load_cost_to_go
 from dfplan.costs import goal_cost, reward_cost
 from dfplan.device import resolve_device
 from dfplan.model import DiffusionForcing
@@ -39,7 +40,7 @@ from dfplan.policy import EpisodicAgent, LatencyRecorder, Observation, as_batch
 from dfplan.sampler import SamplerConfig, sample
 
 ACTION_MODES = ("diffused", "pd")
-GUIDANCE_COSTS = ("goal", "reward", "none")
+GUIDANCE_COSTS = ("goal", "learned", "reward", "none")
 SHIPPED_MAZES = ("umaze", "medium", "large")
 CHECKPOINT_DIR_ENV = "DFPLAN_CHECKPOINT_DIR"
 
@@ -54,7 +55,8 @@ class PlannerConfig:
     episode_steps: int = 0  # episode length in env steps, needed by to_episode_end (taken from the env when known)
     replan_every: int = 10  # env steps executed from each plan before replanning (paper: 10)
     sampler: SamplerConfig = field(default_factory=lambda: SamplerConfig(num_steps=10, guidance_scale=3.0))  # scheduling matrix, DDIM steps, guidance scale, MCG samples
-    guidance: str = "goal"  # goal (distance to obs['desired_goal']) | reward (predicted return) | none
+    guidance: str = "goal"  # goal (straight-line distance to obs['desired_goal']) | learned (a cost-to-go learned from the data) | reward (predicted return) | none
+    cost_model: str = ""  # learned guidance: the cost-to-go file ('' = <checkpoint>.cost.pt beside the checkpoint)
     velocity_weight: float = 0.05  # goal guidance: weight of the speed penalty near the goal (0 = off)
     velocity_radius: float = 0.5  # goal guidance: length scale of "near the goal" for that penalty
     action_mode: str = "pd"  # pd (track planned [position, velocity]: obs[:A], obs[A:2A]) | diffused (execute the planned actions)
@@ -132,10 +134,12 @@ class DFPlanner(EpisodicAgent):
     """
 
     def __init__(self, model: DiffusionForcing, config: PlannerConfig | None = None,
-                 action_low: np.ndarray | float = -1.0, action_high: np.ndarray | float = 1.0) -> None:
+                 action_low: np.ndarray | float = -1.0, action_high: np.ndarray | float = 1.0,
+                 cost_to_go: CostToGo | None = None, checkpoint: Path | None = None) -> None:
         self.model = model.eval()
         self.meta: dict[str, Any] = {}
         self.config = config or PlannerConfig()
+        self.checkpoint = checkpoint
         self.layout = model.layout
         if self.config.history_tokens >= model.config.horizon:
             raise ValueError(f"history_tokens must be < the model's training horizon ({model.config.horizon})")
@@ -144,6 +148,9 @@ class DFPlanner(EpisodicAgent):
         if self.config.action_mode == "pd" and self.layout.obs_dim < 2 * self.layout.action_dim:
             raise ValueError("action_mode='pd' needs observations [position (A), velocity (A), ...]; use 'diffused'")
         self.device = next(model.parameters()).device
+        self.cost_to_go = cost_to_go
+        if self.config.guidance == "learned" and cost_to_go is None:
+            self.cost_to_go = self._load_cost_to_go()
         self.action_low = np.broadcast_to(np.asarray(action_low, np.float32), (self.layout.action_dim,)).copy()
         self.action_high = np.broadcast_to(np.asarray(action_high, np.float32), (self.layout.action_dim,)).copy()
         self.timer = LatencyRecorder()
@@ -160,12 +167,13 @@ class DFPlanner(EpisodicAgent):
         (optional) is checked against the checkpoint's dimensions and supplies the action
         bounds and the episode length.
         """
-        model, meta = load_checkpoint(resolve_checkpoint(name_or_path), resolve_device(device))
+        path = resolve_checkpoint(name_or_path)
+        model, meta = load_checkpoint(path, resolve_device(device))
         if config is None:
             config = from_dict(PlannerConfig, meta["planner"]) if meta.get("planner") else PlannerConfig()
         if overrides:
             config = dataclasses.replace(config, **overrides)
-        planner = cls(model, config, meta.get("action_low", -1.0), meta.get("action_high", 1.0))
+        planner = cls(model, config, meta.get("action_low", -1.0), meta.get("action_high", 1.0), checkpoint=path)
         planner.meta = meta
         if env is not None:
             planner.check_env(env)
@@ -189,7 +197,9 @@ class DFPlanner(EpisodicAgent):
 
     def with_config(self, config: PlannerConfig) -> DFPlanner:
         """The same model and bounds with other planner settings (a fresh episode state)."""
-        planner = DFPlanner(self.model, config, self.action_low, self.action_high)
+        same_cost = config.cost_model == self.config.cost_model
+        planner = DFPlanner(self.model, config, self.action_low, self.action_high,
+                            self.cost_to_go if same_cost else None, self.checkpoint)
         planner.meta = getattr(self, "meta", {})
         return planner
 
@@ -274,7 +284,25 @@ class DFPlanner(EpisodicAgent):
             return reward_cost(self.layout)
         if goals is None:
             raise ValueError("goal guidance needs obs['desired_goal'] (a dict observation) — or set guidance='none'")
-        return goal_cost(self.layout, goals, cfg.velocity_weight, cfg.velocity_radius)
+        distance = self.cost_to_go.distance if cfg.guidance == "learned" else None
+        return goal_cost(self.layout, goals, cfg.velocity_weight, cfg.velocity_radius, distance)
+
+    def _load_cost_to_go(self) -> CostToGo:
+        """The cost-to-go named by ``config.cost_model``, else ``<checkpoint>.cost.pt`` beside the checkpoint."""
+        if self.config.cost_model:
+            path = Path(self.config.cost_model)
+        elif self.checkpoint is not None:
+            path = self.checkpoint.with_suffix(".cost.pt")
+        else:
+            raise ValueError("guidance='learned' needs a cost-to-go: pass cost_to_go=, set cost_model, "
+                             "or load a checkpoint that has <name>.cost.pt beside it")
+        if not path.is_file():
+            raise FileNotFoundError(f"guidance='learned' needs the cost-to-go model {path} "
+                                    "(train it: python -m dfplan train-cost --env ... --out ...)")
+        model = load_cost_to_go(path, self.device)
+        if model.obs_dim != self.layout.obs_dim:
+            raise ValueError(f"cost-to-go {path} is for observations of size {model.obs_dim}, the planner's are {self.layout.obs_dim}")
+        return model
 
     def _sample(self, states: torch.Tensor, goals: torch.Tensor | None, horizon: int,
                 context: torch.Tensor | None, cond: torch.Tensor | None = None) -> Plan:

@@ -29,6 +29,20 @@ def trained_walk_model(walk, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def umaze_data():
+    """30k steps of the suite's waypoint controller on U-Maze as one trajectory (~4 s)."""
+    import numpy as np
+
+    from dfplan.data import Trajectories
+    from envs.collect import collect_stream
+    from envs.mazes import MAZES
+
+    stream = collect_stream(MAZES["umaze"], 30_000, seed=0, progress=False)
+    return Trajectories(observations=stream.observations.astype(np.float32), actions=stream.actions,
+                        rewards=np.zeros(len(stream.actions), np.float32), episode_lengths=np.array([len(stream.actions)]))
+
+
+@pytest.fixture(scope="session")
 def tiny_maze_checkpoint(tmp_path_factory):
     """A tiny maze DF model (a few training steps on a short U-Maze stream), as a checkpoint file."""
     import numpy as np

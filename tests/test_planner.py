@@ -123,6 +123,33 @@ def test_guidance_pulls_plans_towards_the_goal(tiny_maze_checkpoint):
     assert distance[5.0] < distance[0.0]
 
 
+def test_learned_guidance_uses_the_cost_to_go_beside_the_checkpoint(tiny_maze_checkpoint, umaze_data, tmp_path):
+    import shutil
+
+    from dfplan.cost_to_go import CostToGo, CostToGoConfig, save_cost_to_go
+
+    checkpoint = tmp_path / "maze.pt"
+    shutil.copy(tiny_maze_checkpoint, checkpoint)
+    learned = dataclasses.replace(FAST, guidance="learned")
+    with pytest.raises(FileNotFoundError, match=r"maze\.cost\.pt"):
+        DFPlanner.load(checkpoint, device="cpu", config=learned)
+    save_cost_to_go(tmp_path / "maze.cost.pt", CostToGo.fit(umaze_data))
+    obs, _ = envs.make("maze2d-umaze-v1").reset(seed=0)
+    plans = {}
+    for config in (FAST, learned):
+        planner = DFPlanner.load(checkpoint, device="cpu", config=config)
+        plans[config.guidance] = planner.plan(obs)
+        assert planner.with_config(config).cost_to_go is planner.cost_to_go  # kept across with_config
+    assert plans["learned"].observations.shape == plans["goal"].observations.shape
+    assert not np.allclose(plans["learned"].observations, plans["goal"].observations)
+    save_cost_to_go(tmp_path / "wide.cost.pt", CostToGo(CostToGoConfig(), obs_dim=6, nodes=2, edges=1))
+    with pytest.raises(ValueError, match="observations of size 6"):
+        DFPlanner.load(checkpoint, device="cpu", config=learned, cost_model=str(tmp_path / "wide.cost.pt"))
+    model = DFPlanner.load(checkpoint, device="cpu").model
+    with pytest.raises(ValueError, match="needs a cost-to-go"):
+        DFPlanner(model, learned)
+
+
 def test_bad_observations_get_clear_errors(planner):
     env = envs.make("maze2d-umaze-v1")
     obs, info = env.reset(seed=0)

@@ -1,0 +1,208 @@
+"""A goal-conditioned cost-to-go learned from the offline data: how far, *through the data*, from ``obs`` to ``goal``.
+
+Straight-line distance is a poor guidance cost in a maze: it has local minima behind
+walls and pulls plans through them (DESIGN.md section 9). This module learns where the
+data can go from the same trajectories the denoiser trains on, with nothing privileged
+(no map, no simulator) — a roadmap of the data, searched like a replay buffer (Eysenbach
+et al. 2019, "Search on the Replay Buffer"):
+
+* **nodes**: the positions the data visits, pooled on a grid of ``spacing`` (a node is the
+  mean position of the data in one grid square with at least ``min_visits`` visits);
+* **edges**: between two nodes whenever the data moves from one to the other in one step,
+  weighted by their distance in *steps* at the data's median speed — so an edge exists
+  only where the data really went, never through a wall it never crossed;
+* **cost-to-go**: shortest paths to the goal over that graph (Dijkstra, cached per goal),
+  made a smooth field for guidance by a soft minimum over the nodes near a position:
+  ``steps(p, g) = softmin_τ over nodes i within neighbour_radius of p of (D_g(i) + ‖p − w_i‖ / speed)``.
+
+``steps`` is in env steps; ``distance`` in units of length (× the median displacement per
+step), the scale of the straight-line cost it replaces. A goal the data never connects to
+the position costs ``unreachable_factor`` × the longest connected path. The planner uses it
+as its guidance cost and to rank candidate plans (``PlannerConfig.guidance = "learned"``).
+
+    python -m dfplan train-cost --env maze2d-medium-v1 --out results/checkpoints/maze2d-medium-v1.cost.pt
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from dfplan.checkpoint import CheckpointError, atomic_torch_save, read_torch_file
+from dfplan.config import from_dict, to_dict
+from dfplan.data import Trajectories
+
+FORMAT = "dfplan.cost_to_go"
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class CostToGoConfig:
+    """How the data's roadmap is built and read."""
+
+    goal_dims: int = 2  # the goal is this many leading observation entries (PointMaze: x, y)
+    spacing: float = 0.2  # grid on which visited positions are pooled into nodes (units of position)
+    min_visits: int = 5  # data steps a grid square needs to become a node
+    neighbour_radius: float = 0.3  # nodes a position may reach directly (keep below the thinnest wall)
+    temperature: float = 2.0  # soft-minimum temperature in steps (0 = hard minimum: no gradient between nodes)
+    unreachable_factor: float = 3.0  # a goal not connected to a node costs this × the longest connected path
+
+    def __post_init__(self) -> None:
+        if self.goal_dims < 1 or self.min_visits < 1:
+            raise ValueError("goal_dims and min_visits must be >= 1")
+        if self.spacing <= 0 or self.neighbour_radius <= 0 or self.temperature < 0 or self.unreachable_factor < 1:
+            raise ValueError("need spacing, neighbour_radius > 0, temperature >= 0 and unreachable_factor >= 1")
+
+
+class CostToGo(nn.Module):
+    """``steps(obs, goal)``: env steps from observations ``(..., O)`` to goals ``(..., G)`` through the data."""
+
+    def __init__(self, config: CostToGoConfig, obs_dim: int, nodes: int = 0, edges: int = 0) -> None:
+        super().__init__()
+        if config.goal_dims > obs_dim:
+            raise ValueError(f"goal_dims {config.goal_dims} exceeds the observation size {obs_dim}")
+        self.config, self.obs_dim = config, obs_dim
+        self.register_buffer("nodes", torch.zeros(nodes, config.goal_dims))  # node positions
+        self.register_buffer("edge_src", torch.zeros(edges, dtype=torch.long))
+        self.register_buffer("edge_dst", torch.zeros(edges, dtype=torch.long))
+        self.register_buffer("edge_steps", torch.zeros(edges))
+        self.register_buffer("speed", torch.ones(()))  # median displacement per step (units of length)
+        self.meta: dict[str, Any] = {}
+        self._graph = None
+        self._to_goal: dict[bytes, Tensor] = {}
+
+    # ------------------------------------------------------------------ fitting
+    @classmethod
+    def fit(cls, data: Trajectories, config: CostToGoConfig | None = None) -> CostToGo:
+        """Build the roadmap of ``data`` (deterministic, seconds for millions of steps)."""
+        config = config or CostToGoConfig()
+        if data.obs_dim < config.goal_dims:
+            raise ValueError(f"observations have {data.obs_dim} entries, fewer than goal_dims={config.goal_dims}")
+        g = config.goal_dims
+        positions = data.observations[:, :g].astype(np.float64)
+        square = np.floor(positions / config.spacing).astype(np.int64)
+        keys, inverse, counts = np.unique(square, axis=0, return_inverse=True, return_counts=True)
+        inverse = inverse.reshape(-1)
+        kept = counts >= config.min_visits
+        node_of_key = np.full(len(keys), -1, np.int64)
+        node_of_key[kept] = np.arange(kept.sum())
+        node = node_of_key[inverse]  # per observation row, -1: in a rarely visited square
+        sums = np.zeros((len(keys), g))
+        np.add.at(sums, inverse, positions)
+        nodes = (sums / counts[:, None])[kept]
+        if len(nodes) < 2:
+            raise ValueError("the data visits fewer than 2 grid squares often enough: lower spacing or min_visits")
+        # one-step moves between different nodes inside an episode (never across episode boundaries)
+        starts = np.concatenate([[0], np.cumsum(np.asarray(data.episode_lengths) + 1)[:-1]])
+        same_episode = np.ones(len(node) - 1, bool)
+        same_episode[starts[1:] - 1] = False
+        a, b = node[:-1], node[1:]
+        move = same_episode & (a >= 0) & (b >= 0) & (a != b)
+        pairs = np.unique(np.stack([a[move], b[move]], 1), axis=0)
+        if len(pairs) == 0:
+            raise ValueError("the data never moves between grid squares: lower spacing")
+        steps_per_episode = [positions[s : s + n + 1] for s, n in zip(starts, data.episode_lengths, strict=True)]
+        displacement = np.concatenate([np.linalg.norm(np.diff(p, axis=0), axis=-1) for p in steps_per_episode])
+        speed = float(np.median(displacement[displacement > 0])) if np.any(displacement > 0) else 1.0
+        model = cls(config, data.obs_dim, len(nodes), len(pairs))
+        model.nodes.copy_(torch.from_numpy(nodes).float())
+        model.edge_src.copy_(torch.from_numpy(pairs[:, 0]))
+        model.edge_dst.copy_(torch.from_numpy(pairs[:, 1]))
+        model.edge_steps.copy_(torch.from_numpy(np.linalg.norm(nodes[pairs[:, 0]] - nodes[pairs[:, 1]], axis=-1) / speed).float())
+        model.speed.fill_(speed)
+        return model
+
+    # ------------------------------------------------------------------ reading
+    def node_steps_to(self, goal: np.ndarray) -> Tensor:
+        """``(W,)`` shortest steps from every node to ``goal (G,)`` over the roadmap (cached per goal)."""
+        key = np.asarray(goal, np.float32).tobytes()
+        if key not in self._to_goal:
+            from scipy.sparse import csr_matrix
+            from scipy.sparse.csgraph import dijkstra
+
+            if self._graph is None:
+                n = len(self.nodes)
+                self._graph = csr_matrix((self.edge_steps.cpu().numpy().astype(np.float64),
+                                          (self.edge_dst.cpu().numpy(), self.edge_src.cpu().numpy())), shape=(n, n))
+            nodes = self.nodes.cpu().numpy().astype(np.float64)
+            gap = np.linalg.norm(nodes - np.asarray(goal, np.float64), axis=-1) / float(self.speed)
+            near = np.flatnonzero(gap * float(self.speed) <= self.config.neighbour_radius)
+            near = near if len(near) else np.argsort(gap)[:1]
+            # reversed graph: distances *from* the goal's nodes are distances *to* them in the data's direction
+            from_goal = dijkstra(self._graph, indices=near)  # (len(near), W)
+            steps = (from_goal + gap[near, None]).min(0)
+            finite = np.isfinite(steps)
+            steps[~finite] = self.config.unreachable_factor * (steps[finite].max() + 1.0)
+            if len(self._to_goal) > 4096:
+                self._to_goal.clear()
+            self._to_goal[key] = torch.as_tensor(steps, dtype=torch.float32, device=self.nodes.device)
+        return self._to_goal[key]
+
+    def steps(self, obs: Tensor, goal: Tensor) -> Tensor:
+        """Estimated env steps from ``obs (B, ..., O)`` to ``goal (B, ..., G)`` (one goal per batch row)."""
+        g, cfg = self.config.goal_dims, self.config
+        if obs.shape[-1] != self.obs_dim or goal.shape[-1] != g:
+            raise ValueError(f"expected observations (..., {self.obs_dim}) and goals (..., {g}); "
+                             f"got {tuple(obs.shape)} and {tuple(goal.shape)}")
+        goal = goal.expand(*obs.shape[:-1], g)
+        batch = obs.shape[0] if obs.dim() > 1 else 1
+        flat_obs, flat_goal = obs.reshape(batch, -1, self.obs_dim), goal.reshape(batch, -1, g)
+        out = []
+        for row in range(batch):  # one goal per batch row (a plan): one Dijkstra per distinct goal
+            goals = flat_goal[row].detach()
+            if not torch.all(goals == goals[:1]):
+                raise ValueError("steps() takes one goal per batch row")
+            to_goal = self.node_steps_to(goals[0].cpu().numpy())  # (W,)
+            gap = torch.cdist(flat_obs[row, :, :g], self.nodes) / self.speed  # (P, W) steps to each node
+            reach = gap * self.speed <= cfg.neighbour_radius
+            reach |= gap == gap.min(-1, keepdim=True).values  # the nearest node is always reachable
+            total = (gap + to_goal).masked_fill(~reach, float("inf"))
+            if cfg.temperature > 0:
+                out.append(-cfg.temperature * torch.logsumexp(-total / cfg.temperature, dim=-1))
+            else:
+                out.append(total.min(-1).values)
+        return torch.stack(out).reshape(obs.shape[:-1])
+
+    def distance(self, obs: Tensor, goal: Tensor) -> Tensor:
+        """``steps`` in units of length (× the data's median displacement per step)."""
+        return self.steps(obs, goal) * self.speed
+
+
+def fit_cost_to_go(data: Trajectories, config: CostToGoConfig, out: str | Path, meta: dict[str, Any] | None = None) -> CostToGo:
+    """Build the roadmap of ``data`` and write it to ``out`` (atomically)."""
+    began = time.perf_counter()
+    model = CostToGo.fit(data, config)
+    model.meta = {**(meta or {}), "fit_wall_s": round(time.perf_counter() - began, 2), "data_steps": data.num_steps,
+                  "nodes": len(model.nodes), "edges": len(model.edge_src)}
+    save_cost_to_go(out, model, model.meta)
+    return model
+
+
+def save_cost_to_go(path: str | Path, model: CostToGo, meta: dict[str, Any] | None = None) -> None:
+    atomic_torch_save({"format": FORMAT, "version": VERSION, "config": to_dict(model.config), "obs_dim": model.obs_dim,
+                       "weights": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                       "meta": meta or {}}, path)
+
+
+def load_cost_to_go(path: str | Path, device: str | torch.device = "cpu") -> CostToGo:
+    """Rebuild a saved cost-to-go; clear errors for missing, corrupt or foreign files."""
+    data = read_torch_file(path, "cost-to-go model")
+    if data.get("format") != FORMAT or data.get("version") != VERSION:
+        raise CheckpointError(f"{path} is not a dfplan cost-to-go model (format {data.get('format')!r}, "
+                              f"version {data.get('version')!r})")
+    try:
+        config = from_dict(CostToGoConfig, data["config"])
+        weights = data["weights"]
+        model = CostToGo(config, int(data["obs_dim"]), len(weights["nodes"]), len(weights["edge_src"]))
+        model.load_state_dict(weights)
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"{path} is incompatible with this dfplan: {err}") from err
+    model.meta = dict(data.get("meta") or {})
+    return model.to(device).eval()
+

@@ -1,0 +1,135 @@
+"""The learned cost-to-go (the data's roadmap): reachability, walls, shapes, files, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dfplan.checkpoint import CheckpointError
+from dfplan.cost_to_go import (
+    CostToGo,
+    CostToGoConfig,
+    fit_cost_to_go,
+    load_cost_to_go,
+)
+from dfplan.costs import goal_cost
+from dfplan.data import Trajectories
+from dfplan.tokens import TokenLayout
+
+
+def two_rooms(walks: int = 40, length: int = 200, seed: int = 0) -> Trajectories:
+    """A point chasing random waypoints at speed 0.1 per step (velocity in the observation),
+    each walk inside one of two rooms, [0, 2]² or [3, 5] × [0, 2]: nothing ever crosses
+    from one room to the other."""
+    rng = np.random.default_rng(seed)
+    episodes = []
+    for w in range(walks):
+        lo = 0.0 if w % 2 == 0 else 3.0
+        pos = np.array([lo + rng.uniform(0, 2), rng.uniform(0, 2)])
+        target = pos
+        obs, acts = [np.r_[pos, 0.0, 0.0]], []
+        for _ in range(length):
+            if np.linalg.norm(target - pos) < 0.1:
+                target = np.array([lo + rng.uniform(0, 2), rng.uniform(0, 2)])
+            step = (target - pos) / max(np.linalg.norm(target - pos), 1e-9) * 0.1 + rng.normal(0, 0.01, 2)
+            new = np.clip(pos + step, [lo, 0.0], [lo + 2, 2.0])
+            acts.append(step)
+            obs.append(np.r_[new, (new - pos) * 10])
+            pos = new
+        episodes.append({"observations": np.array(obs), "actions": np.array(acts), "rewards": np.zeros(length)})
+    return Trajectories.from_episodes(episodes)
+
+
+
+
+@pytest.fixture(scope="module")
+def rooms_cost():
+    return CostToGo.fit(two_rooms(), CostToGoConfig(spacing=0.2, neighbour_radius=0.3))
+
+
+def test_learned_cost_ranks_a_reachable_goal_cheaper_than_an_unreachable_nearer_one(rooms_cost):
+    start = torch.tensor([[[1.9, 1.0, 0.0, 0.0]]])
+    reachable = torch.tensor([[[0.5, 1.0]]])  # 1.4 away, same room
+    unreachable = torch.tensor([[[3.1, 1.0]]])  # 1.2 away, in the other room
+    assert rooms_cost.steps(start, reachable).item() < rooms_cost.steps(start, unreachable).item()
+
+
+def test_learned_steps_match_travel_time_inside_a_room(rooms_cost):
+    start = torch.tensor([[[0.2, 1.0, 0.0, 0.0], [0.2, 0.2, 0.0, 0.0]]])
+    steps = rooms_cost.steps(start, torch.tensor([[[1.8, 1.0]]]))[0]
+    assert 12 < steps[0].item() < 20  # 1.6 away at 0.1 per step: 16 steps
+    assert steps[0] < steps[1]  # farther start, more steps
+
+
+@pytest.fixture(scope="module")
+def umaze_cost(umaze_data):
+    return CostToGo.fit(umaze_data)
+
+
+def test_learned_cost_goes_round_the_wall_of_a_tiny_maze(umaze_cost):
+    from benchmarks.cost_check import check
+    from envs.mazes import MAZES
+
+    maze = MAZES["umaze"]
+    goal = torch.as_tensor(maze.cell_to_xy((1, 1)), dtype=torch.float32)  # the top arm's end
+    behind_wall = torch.as_tensor(maze.cell_to_xy((3, 1)), dtype=torch.float32)  # bottom arm, 2 cells away in a line
+    along_arm = torch.as_tensor(maze.cell_to_xy((1, 3)), dtype=torch.float32)  # top arm, 2 cells away in a line
+    obs = torch.zeros(1, 2, 4)
+    obs[0, :, :2] = torch.stack([behind_wall, along_arm])
+    steps = umaze_cost.steps(obs, goal[None, None])[0]
+    assert steps[0] > 1.5 * steps[1]  # round the wall: 4 cells of travel against 2
+    stats = check(umaze_cost, maze)
+    assert stats["descent_rate"] > stats["straight_descent_rate"] and stats["descent_rate"] > 0.95
+
+
+def test_cost_shapes_broadcast_over_plans_and_gradients_flow(rooms_cost):
+    obs = (torch.rand(3, 7, 4) * 2).requires_grad_()
+    goal = torch.rand(3, 1, 2) * 2
+    steps = rooms_cost.steps(obs, goal)
+    assert steps.shape == (3, 7) and torch.all(steps >= 0)
+    steps.sum().backward()
+    assert torch.isfinite(obs.grad).all() and obs.grad[..., :2].abs().sum() > 0
+    assert torch.allclose(rooms_cost.distance(obs, goal), steps * rooms_cost.speed)
+
+
+def test_wrong_shapes_and_several_goals_per_plan_are_refused(rooms_cost):
+    with pytest.raises(ValueError, match="expected observations"):
+        rooms_cost.steps(torch.randn(3, 5), torch.randn(3, 2))
+    with pytest.raises(ValueError, match="expected observations"):
+        rooms_cost.steps(torch.randn(3, 4), torch.randn(3, 3))
+    with pytest.raises(ValueError, match="one goal per batch row"):
+        rooms_cost.steps(torch.zeros(1, 2, 4), torch.tensor([[[0.0, 0.0], [1.0, 1.0]]]))
+
+
+def test_fitting_is_deterministic_and_the_saved_model_loads_back(tmp_path):
+    data = two_rooms(walks=6, length=100)
+    a = fit_cost_to_go(data, CostToGoConfig(), tmp_path / "a.cost.pt", meta={"note": "x"})
+    back = load_cost_to_go(tmp_path / "a.cost.pt")
+    assert torch.equal(CostToGo.fit(data).nodes, a.nodes) and back.meta["note"] == "x" and back.meta["nodes"] == len(a.nodes)
+    obs, goal = torch.rand(2, 5, 4) * 2, torch.rand(2, 1, 2) * 2
+    assert torch.equal(back.steps(obs, goal), a.steps(obs, goal))
+
+
+def test_bad_cost_to_go_files_and_settings_are_refused(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_cost_to_go(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a model")
+    with pytest.raises(CheckpointError):
+        load_cost_to_go(tmp_path / "junk.pt")
+    torch.save({"format": "something else"}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a dfplan cost-to-go"):
+        load_cost_to_go(tmp_path / "other.pt")
+    with pytest.raises(ValueError):
+        CostToGoConfig(spacing=0.0)
+    with pytest.raises(ValueError, match="goal_dims"):
+        CostToGo(CostToGoConfig(goal_dims=5), obs_dim=4)
+    with pytest.raises(ValueError, match="fewer than 2 grid squares"):
+        CostToGo.fit(two_rooms(walks=2, length=3), CostToGoConfig(min_visits=1000))
+
+
+def test_goal_cost_sums_a_given_distance_instead_of_the_straight_line():
+    layout = TokenLayout(obs_dim=4, action_dim=2, use_reward=False, frame_stack=1)
+    tokens = torch.zeros(1, 3, layout.token_dim)
+    doubled = goal_cost(layout, torch.ones(1, 2), distance=lambda o, g: 2 * (o[..., :2] - g).norm(dim=-1))
+    assert doubled(tokens).item() == pytest.approx(2 * goal_cost(layout, torch.ones(1, 2))(tokens).item(), rel=1e-5)
