@@ -152,22 +152,20 @@ class CostToGo(nn.Module):
                              f"got {tuple(obs.shape)} and {tuple(goal.shape)}")
         goal = goal.expand(*obs.shape[:-1], g)
         batch = obs.shape[0] if obs.dim() > 1 else 1
-        flat_obs, flat_goal = obs.reshape(batch, -1, self.obs_dim), goal.reshape(batch, -1, g)
-        out = []
-        for row in range(batch):  # one goal per batch row (a plan): one Dijkstra per distinct goal
-            goals = flat_goal[row].detach()
-            if not torch.all(goals == goals[:1]):
-                raise ValueError("steps() takes one goal per batch row")
-            to_goal = self.node_steps_to(goals[0].cpu().numpy())  # (W,)
-            gap = torch.cdist(flat_obs[row, :, :g], self.nodes) / self.speed  # (P, W) steps to each node
-            reach = gap * self.speed <= cfg.neighbour_radius
-            reach |= gap == gap.min(-1, keepdim=True).values  # the nearest node is always reachable
-            total = (gap + to_goal).masked_fill(~reach, float("inf"))
-            if cfg.temperature > 0:
-                out.append(-cfg.temperature * torch.logsumexp(-total / cfg.temperature, dim=-1))
-            else:
-                out.append(total.min(-1).values)
-        return torch.stack(out).reshape(obs.shape[:-1])
+        flat_obs, flat_goal = obs.reshape(batch, -1, self.obs_dim), goal.reshape(batch, -1, g).detach()
+        if not torch.all(flat_goal == flat_goal[:, :1]):
+            raise ValueError("steps() takes one goal per batch row")
+        # one Dijkstra per distinct goal (cached), then every position of every row at once
+        to_goal = torch.stack([self.node_steps_to(row) for row in flat_goal[:, 0].cpu().numpy()])  # (B, W)
+        gap = torch.cdist(flat_obs[..., :g], self.nodes.expand(batch, -1, -1)) / self.speed  # (B, P, W) steps to each node
+        reach = gap * self.speed <= cfg.neighbour_radius
+        reach |= gap == gap.min(-1, keepdim=True).values  # the nearest node is always reachable
+        total = (gap + to_goal[:, None, :]).masked_fill(~reach, float("inf"))
+        if cfg.temperature > 0:
+            steps = (-cfg.temperature * torch.logsumexp(-total / cfg.temperature, dim=-1)).clamp_min(0)
+        else:
+            steps = total.min(-1).values
+        return steps.reshape(obs.shape[:-1])
 
     def distance(self, obs: Tensor, goal: Tensor) -> Tensor:
         """``steps`` in units of length (× the data's median displacement per step)."""
