@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dfplan import scheduling
 from dfplan.checkpoint import load_checkpoint
 from dfplan.config import from_dict, to_dict
 from dfplan.cost_to_go import CostToGo, load_cost_to_go
@@ -64,6 +65,7 @@ class PlannerConfig:
     kd: float = 1.0  # pd: velocity gain
     history_tokens: int = 0  # executed tokens fed back as clean context (0 = condition on the current obs only)
     candidates: int = 1  # plans sampled per replan; the lowest-cost one is executed
+    warm_start: int = 0  # rolling replanning: 0 = off; s > 0 = keep the previous plan's unexecuted tokens, re-noised to DDIM step s, new tail from noise, s rows per replan
     seed: int = 0  # seeds the sampling noise (reset(seed) reseeds)
 
     def __post_init__(self) -> None:
@@ -75,6 +77,8 @@ class PlannerConfig:
             raise ValueError("horizon, replan_every and candidates must be >= 1")
         if self.history_tokens < 0 or self.max_horizon < 0 or self.episode_steps < 0:
             raise ValueError("history_tokens, max_horizon and episode_steps must be >= 0")
+        if not 0 <= self.warm_start <= self.sampler.num_steps:
+            raise ValueError(f"warm_start must be in [0, sampler.num_steps={self.sampler.num_steps}]")
         if self.velocity_radius <= 0:
             raise ValueError("velocity_radius must be > 0")
 
@@ -90,6 +94,7 @@ class Plan:
     rewards: np.ndarray | None
     goal: np.ndarray | None
     cost: np.ndarray | None = None
+    tokens: np.ndarray | None = None  # (B, N, D) raw tokens, what a warm start carries over
 
 
 @dataclass
@@ -101,6 +106,7 @@ class _EnvState:
     actions: list[np.ndarray] = field(default_factory=list)  # a_0 .. a_{t-1}
     plan_obs: np.ndarray | None = None  # (N, O)
     plan_actions: np.ndarray | None = None  # (N, A)
+    plan_tokens: np.ndarray | None = None  # (N, D) raw
     plan_index: int = 0
     last_action: np.ndarray | None = None
 
@@ -145,6 +151,8 @@ class DFPlanner(EpisodicAgent):
             raise ValueError(f"history_tokens must be < the model's training horizon ({model.config.horizon})")
         if self.config.guidance == "reward":
             reward_cost(self.layout)  # fail now, not at the first act
+        if self.config.warm_start and self.config.replan_every % self.layout.frame_stack:
+            raise ValueError(f"warm_start needs replan_every to be a multiple of frame_stack ({self.layout.frame_stack})")
         if self.config.action_mode == "pd" and self.layout.obs_dim < 2 * self.layout.action_dim:
             raise ValueError("action_mode='pd' needs observations [position (A), velocity (A), ...]; use 'diffused'")
         self.device = next(model.parameters()).device
@@ -305,13 +313,19 @@ class DFPlanner(EpisodicAgent):
         return model
 
     def _sample(self, states: torch.Tensor, goals: torch.Tensor | None, horizon: int,
-                context: torch.Tensor | None, cond: torch.Tensor | None = None) -> Plan:
+                context: torch.Tensor | None, cond: torch.Tensor | None = None,
+                init: torch.Tensor | None = None, kept: int = 0) -> Plan:
+        """Sample (the best of ``candidates``) plans; ``init`` with ``kept > 0``: warm-start
+        from the first ``kept`` tokens of ``init (B, horizon, D)``."""
         cfg, n = self.config, self.config.candidates
         cond = states if cond is None else cond
         rep = (lambda t: None if t is None else t.repeat_interleave(n, dim=0)) if n > 1 else (lambda t: t)
         cost = self._cost(rep(goals))
+        matrix = None
+        if init is not None:
+            matrix = scheduling.warm_start(horizon, cfg.sampler.num_steps, kept, cfg.warm_start)
         tokens = sample(self.model, rep(cond), horizon, cfg.sampler, cost=cost, context=rep(context),
-                        generator=self.generator)  # (B·n, H, D)
+                        matrix=matrix, init=rep(init), generator=self.generator)  # (B·n, H, D)
         scores = None
         if n > 1 or cost is not None:
             with torch.no_grad():
@@ -324,7 +338,7 @@ class DFPlanner(EpisodicAgent):
                     actions=layout.actions(tokens).cpu().numpy(),
                     rewards=None if rewards is None else rewards.cpu().numpy(),
                     goal=None if goals is None else goals.cpu().numpy(),
-                    cost=None if scores is None else scores.cpu().numpy())
+                    cost=None if scores is None else scores.cpu().numpy(), tokens=tokens.cpu().numpy())
 
     def _context(self, env: _EnvState) -> tuple[int, np.ndarray | None, np.ndarray]:
         """(tokens of history used, history tokens (h, D) or None, the observation that conditions them)."""
@@ -344,16 +358,31 @@ class DFPlanner(EpisodicAgent):
         groups: dict[tuple[int, int], list[int]] = defaultdict(list)
         contexts = {}
         for i in indices:
-            h, tokens, cond = self._context(self._envs[i])
+            env = self._envs[i]
+            h, tokens, cond = self._context(env)
             contexts[i] = (tokens, cond)
-            groups[(h, self._horizon(self._envs[i].steps))].append(i)
-        for (h, horizon), members in groups.items():
+            horizon = self._horizon(env.steps)
+            kept = 0
+            if self.config.warm_start and env.plan_tokens is not None:
+                kept = min(horizon, len(env.plan_tokens) - env.plan_index // self.layout.frame_stack)
+            groups[(h, horizon, max(kept, 0))].append(i)
+        for (h, horizon, kept), members in groups.items():
             context = self._tensor(np.stack([contexts[i][0] for i in members])) if h else None
+            init = None
+            if kept:
+                init = np.zeros((len(members), horizon, self.layout.token_dim), np.float32)
+                for row, i in enumerate(members):
+                    env = self._envs[i]
+                    shift = env.plan_index // self.layout.frame_stack
+                    init[row, :kept] = env.plan_tokens[shift : shift + kept]
+                init = self._tensor(init)
             plan = self._sample(self._tensor(states[members]), None if goals is None else self._tensor(goals[members]),
-                                horizon, context, cond=self._tensor(np.stack([contexts[i][1] for i in members])))
+                                horizon, context, cond=self._tensor(np.stack([contexts[i][1] for i in members])),
+                                init=init, kept=kept)
             for row, i in enumerate(members):
                 env = self._envs[i]
                 env.plan_obs, env.plan_actions, env.plan_index = plan.observations[row], plan.actions[row], 0
+                env.plan_tokens = plan.tokens[row]
         self.timer.replan(1000 * (time.perf_counter() - began) / len(indices))
 
     def _action(self, env: _EnvState, state: np.ndarray) -> np.ndarray:

@@ -101,6 +101,7 @@ def sample(
     matrix: np.ndarray | None = None,
     known: Tensor | None = None,
     known_mask: Tensor | None = None,
+    init: Tensor | None = None,
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """Sample ``horizon`` tokens after the conditioning (and optional context).
@@ -110,8 +111,10 @@ def sample(
     ``token_cond (B, horizon, Ct)``: clean per-token conditioning, if the model has any.
     ``matrix``: a user scheduling matrix ``(M+1, horizon)`` in DDIM steps, overriding
     ``config.schedule``. ``known (B, horizon, D)`` raw tokens imposed where
-    ``known_mask (B, horizon)`` is true (replacement conditioning). Returns raw tokens
-    ``(B, horizon, D)``.
+    ``known_mask (B, horizon)`` is true (replacement conditioning). ``init (B, horizon, D)``:
+    raw tokens a warm-start ``matrix`` (:func:`dfplan.scheduling.warm_start`) starts from —
+    each token is noised to its level in the matrix's first row (tokens at ``S`` start
+    from pure noise). Returns raw tokens ``(B, horizon, D)``.
     """
     config = config or SamplerConfig()
     if cond.dim() != 2 or cond.shape[1] != model.layout.obs_dim:
@@ -121,7 +124,7 @@ def sample(
     if matrix is None:
         matrix = scheduling.build(config.schedule, horizon, steps, config.uncertainty)
     else:
-        matrix = scheduling.from_array(matrix, horizon, steps)
+        matrix = scheduling.from_array(matrix, horizon, steps, warm=init is not None)
     schedule, device = model.schedule, cond.device
     levels = schedule.level_from_step(torch.from_numpy(matrix), steps).to(device)  # (M+1, T)
     batch, dim = cond.shape[0], model.layout.token_dim
@@ -130,6 +133,13 @@ def sample(
     cache = encode_context(model, cond, context, context_token_cond, config.stabilization_level, generator)
     c = model.normalizer.normalize_obs(cond)
     x = torch.randn((batch, horizon, dim), generator=generator, device=device)
+    if init is not None:
+        if init.shape != (batch, horizon, dim):
+            raise ValueError(f"init must be (B, horizon, D) = {(batch, horizon, dim)}, got {tuple(init.shape)}")
+        _check_finite("init", init)
+        start = levels[0].expand(batch, horizon)
+        warm = (start < schedule.levels)[..., None]
+        x = torch.where(warm, schedule.q_sample(model.normalizer.normalize(init), start, x), x)
     n = config.mcg_samples if guided else 1
     cache_n = cache.map(lambda t: _repeat(t, n)) if cache is not None else None
     c_n, tc_n = _repeat(c, n), _repeat(token_cond, n)

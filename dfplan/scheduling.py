@@ -8,6 +8,9 @@ sampling steps** in ``{0..S}`` (``S`` = ``num_steps``), converted to training le
 * row 0 is all ``S`` (pure noise), the last row is all 0 (clean);
 * every column is non-increasing (a token is only ever denoised).
 
+A *warm-start* matrix (:func:`warm_start`) is the one exception to the first rule: tokens
+carried over from the previous plan start part-way, from a known first row.
+
 Matrices here are pure functions of their arguments; :func:`validate` checks the
 properties above and every builder calls it before returning.
 """
@@ -20,8 +23,11 @@ from collections.abc import Callable
 import numpy as np
 
 
-def validate(matrix: np.ndarray, num_steps: int) -> np.ndarray:
-    """Check a scheduling matrix and return it as ``int64``; raise ``ValueError`` otherwise."""
+def validate(matrix: np.ndarray, num_steps: int, first_row: np.ndarray | None = None) -> np.ndarray:
+    """Check a scheduling matrix and return it as ``int64``; raise ``ValueError`` otherwise.
+
+    ``first_row``: the required row 0 (a warm start); default all ``num_steps``.
+    """
     matrix = np.asarray(matrix)
     if matrix.ndim != 2 or matrix.shape[0] < 2 or matrix.shape[1] < 1:
         raise ValueError(f"scheduling matrix must have shape (M+1 >= 2, T >= 1), got {matrix.shape}")
@@ -31,8 +37,10 @@ def validate(matrix: np.ndarray, num_steps: int) -> np.ndarray:
     matrix = matrix.astype(np.int64)
     if matrix.min() < 0 or matrix.max() > num_steps:
         raise ValueError(f"scheduling matrix entries must lie in [0, {num_steps}]")
-    if not np.all(matrix[0] == num_steps):
+    if first_row is None and not np.all(matrix[0] == num_steps):
         raise ValueError(f"first row must be all {num_steps} (pure noise)")
+    if first_row is not None and not np.array_equal(matrix[0], np.asarray(first_row)):
+        raise ValueError(f"first row must be {np.asarray(first_row).tolist()} (the warm start)")
     if not np.all(matrix[-1] == 0):
         raise ValueError("last row must be all 0 (clean)")
     if np.any(np.diff(matrix, axis=0) > 0):
@@ -101,9 +109,30 @@ def trapezoid(horizon: int, num_steps: int, uncertainty: float = 1.0) -> np.ndar
     return validate(_ramp(horizon, num_steps, offsets), num_steps)
 
 
-def from_array(matrix: np.ndarray, horizon: int, num_steps: int) -> np.ndarray:
-    """A user-given matrix, validated and checked against the horizon."""
-    matrix = validate(matrix, num_steps)
+def warm_start(horizon: int, num_steps: int, kept: int, start_step: int) -> np.ndarray:
+    """Rolling replanning: the first ``kept`` tokens come from the previous plan, re-noised to
+    DDIM step ``start_step``; the rest is new and starts from pure noise.
+
+    Row ``m = 0..start_step``: kept tokens sit at ``start_step − m`` (one DDIM step per row),
+    new tokens at ``round(S·(1 − m / start_step))`` (bigger jumps, reaching 0 together), so a
+    replan costs ``start_step`` rows instead of ``S``. ``kept = 0`` is a full-sequence
+    schedule of ``start_step`` rows.
+    """
+    _check_sizes(horizon, num_steps)
+    if not 0 <= kept <= horizon:
+        raise ValueError(f"kept must be in [0, horizon={horizon}], got {kept}")
+    if not 1 <= start_step <= num_steps:
+        raise ValueError(f"start_step must be in [1, num_steps={num_steps}], got {start_step}")
+    m = np.arange(start_step + 1)[:, None]
+    new = np.round(num_steps * (1 - m / start_step)).astype(np.int64)
+    matrix = np.concatenate([np.broadcast_to(start_step - m, (len(m), kept)),
+                             np.broadcast_to(new, (len(m), horizon - kept))], axis=1)
+    return validate(matrix, num_steps, first_row=np.r_[np.full(kept, start_step), np.full(horizon - kept, num_steps)])
+
+
+def from_array(matrix: np.ndarray, horizon: int, num_steps: int, warm: bool = False) -> np.ndarray:
+    """A user-given matrix, validated and checked against the horizon (``warm``: any first row)."""
+    matrix = validate(matrix, num_steps, first_row=np.asarray(matrix)[0] if warm else None)
     if matrix.shape[1] != horizon:
         raise ValueError(f"matrix has {matrix.shape[1]} columns, horizon is {horizon}")
     return matrix

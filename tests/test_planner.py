@@ -92,6 +92,7 @@ def test_save_load_round_trip_gives_identical_actions(planner, tmp_path):
         {"to_episode_end": True, "max_horizon": 6},
         {"candidates": 3},
         {"guidance": "none"},
+        {"warm_start": 2},
     ],
 )
 def test_planner_options_all_run(tiny_maze_checkpoint, change):
@@ -110,6 +111,36 @@ def test_monte_carlo_guidance_changes_the_plan(tiny_maze_checkpoint):
         planner = DFPlanner.load(tiny_maze_checkpoint, device="cpu", config=config)
         plans.append(planner.plan(obs).observations)
     assert not np.allclose(plans[0], plans[1])
+
+
+def test_warm_start_carries_the_unexecuted_plan_over_to_the_next_replan(tiny_maze_checkpoint, monkeypatch):
+    import dfplan.planner as planner_module
+
+    calls, real_sample = [], planner_module.sample
+
+    def recording_sample(*args, **kwargs):
+        calls.append(kwargs)
+        return real_sample(*args, **kwargs)
+
+    monkeypatch.setattr(planner_module, "sample", recording_sample)
+    env = envs.make("maze2d-umaze-v1")
+    config = dataclasses.replace(FAST, replan_every=10, warm_start=2)
+    planner = DFPlanner.load(tiny_maze_checkpoint, device="cpu", config=config)
+    obs, _ = env.reset(seed=0)
+    planner.reset(seed=0)
+    for _ in range(10):
+        obs, *_ = env.step(planner.act(obs))
+    old_tokens = planner._envs[0].plan_tokens
+    planner.act(obs)  # the replan
+    first, second = calls
+    assert first["init"] is None and first["matrix"] is None  # nothing to carry over yet: a cold plan
+    kept = FAST.horizon - 1  # one token (10 steps) was executed
+    np.testing.assert_allclose(second["init"][0, :kept].numpy(), old_tokens[1:], rtol=1e-6)
+    assert second["matrix"].shape == (3, FAST.horizon)  # warm_start=2: two rows instead of num_steps=3
+    with pytest.raises(ValueError, match="multiple of frame_stack"):
+        DFPlanner.load(tiny_maze_checkpoint, device="cpu", config=dataclasses.replace(FAST, replan_every=5, warm_start=1))
+    with pytest.raises(ValueError, match="warm_start must be in"):
+        dataclasses.replace(FAST, warm_start=4)
 
 
 def test_guidance_pulls_plans_towards_the_goal(tiny_maze_checkpoint):

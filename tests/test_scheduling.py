@@ -87,3 +87,23 @@ def test_user_matrix_is_accepted_when_valid_and_checked_against_the_horizon():
     np.testing.assert_array_equal(scheduling.from_array(user, 3, 2), user)
     with pytest.raises(ValueError, match="horizon"):
         scheduling.from_array(user, 4, 2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(horizons, steps, st.data())
+def test_warm_start_restarts_kept_tokens_part_way_and_finishes_everything_in_its_rows(horizon, num_steps, data):
+    kept = data.draw(st.integers(0, horizon))
+    start = data.draw(st.integers(1, num_steps))
+    matrix = scheduling.warm_start(horizon, num_steps, kept, start)
+    assert matrix.shape == (start + 1, horizon)  # start_step rows of denoising, whatever num_steps
+    np.testing.assert_array_equal(matrix[0], np.r_[np.full(kept, start), np.full(horizon - kept, num_steps)])
+    assert np.all(matrix[-1] == 0) and np.all(np.diff(matrix, axis=0) <= 0)
+
+
+def test_warm_start_is_refused_out_of_range():
+    with pytest.raises(ValueError, match="start_step"):
+        scheduling.warm_start(4, 10, 2, 11)
+    with pytest.raises(ValueError, match="kept"):
+        scheduling.warm_start(4, 10, 5, 3)
+    with pytest.raises(ValueError, match="first row must be all"):
+        scheduling.from_array(scheduling.warm_start(4, 10, 2, 3), 4, 10)  # a warm matrix needs init tokens
