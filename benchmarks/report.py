@@ -82,6 +82,31 @@ def metric_table(rows: list[ResultRow], metric: str, envs: tuple[str, ...] = ENV
     return "\n".join(lines)
 
 
+LEVER_ENVS = ("maze2d-medium-v1", "maze2d-large-v1")
+
+
+def lever_table(rows: list[ResultRow], envs: tuple[str, ...] = LEVER_ENVS) -> str:
+    """The long-horizon ablation: every DF variant measured on ``envs`` (and the oracle as the
+    target), with success, first reach, score and ``act`` latency side by side; '' if no DF
+    variant besides the default was measured there."""
+    chosen = [r for r in rows if r.env in envs and r.agent in ("df", "oracle")]
+    if not any(r.agent == "df" and r.variant != "default" for r in chosen):
+        return ""
+    table = _by_label(chosen)
+    head = "| variant | " + " | ".join(f"{SHORT[e]}: success | first reach | score | act ms" for e in envs) + " |"
+    lines = [head, "|---|" + "---|---|---|---|" * len(envs)]
+    for label in _order({label: list(cells.values()) for label, cells in table.items()}):
+        cells = []
+        for env in envs:
+            row = table[label].get(env)
+            cells += (["—"] * 4 if row is None else
+                      [f"{100 * row.success_rate:.0f} %", _fmt(row.first_reach_mean, 0),
+                       f"{row.score_mean:.1f} ± {row.score_sem:.1f}", f"{row.act_ms_median:.1f}"])
+        episodes = sorted({table[label][e].n_episodes for e in envs if e in table[label]})
+        lines.append(f"| {label} ({'/'.join(map(str, episodes))} ep.) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def budget_table(rows: list[ResultRow]) -> str:
     """Training budget per trained agent and maze: budget, training wall time and device."""
     mazes = ("umaze", "medium", "large")
@@ -222,6 +247,16 @@ def build_report(results_path: Path, out_dir: Path) -> str:
     ]
     if speed:
         parts += ["![score vs latency](speed.png)", ""]
+    levers = lever_table(rows)
+    if levers:
+        parts += ["## Long-horizon levers (Medium and Large)", "",
+                  "One row per planner option of the shipped DF checkpoint (variants are config, no retraining; "
+                  "`learned` = guidance by the cost-to-go learned from the data instead of straight-line "
+                  "distance). The oracle is the target.", "", levers, ""]
+        costs = sorted((out_dir / "cost_to_go").glob("*.png")) if (out_dir / "cost_to_go").is_dir() else []
+        if costs:
+            parts += ["Learned cost-to-go to each maze's goal (`python -m benchmarks.cost_check --png`):", "",
+                      " ".join(f"![{p.stem}](cost_to_go/{p.name})" for p in costs), ""]
     parts += ["## Training budget per maze (one model per maze serves its maze2d and multi2d env)", "",
               budget_table(rows), ""]
     gallery = sorted((out_dir / "gallery").glob("*.png")) if (out_dir / "gallery").is_dir() else []
