@@ -102,6 +102,10 @@ def render(model: CostToGo, maze: MazeSpec, path: str | Path, goal_cell: tuple[i
     goal = torch.as_tensor(maze.cell_to_xy(goal_cell), dtype=torch.float32)
     with torch.no_grad():
         steps = model.steps(obs, goal[None, None]).numpy().reshape(xs.shape)
+    cells = maze.xy_to_cell(np.stack([xs, ys], -1))
+    inside = (cells[..., 0] >= 0) & (cells[..., 0] < maze.n_rows) & (cells[..., 1] >= 0) & (cells[..., 1] < maze.n_cols)
+    free = inside & ~maze.walls[np.clip(cells[..., 0], 0, maze.n_rows - 1), np.clip(cells[..., 1], 0, maze.n_cols - 1)]
+    steps = np.where(free, steps, np.nan)  # colour free space only (walls are drawn on top)
     fig, ax = plt.subplots(figsize=(maze.n_cols * 0.6 + 1, maze.n_rows * 0.6))
     mesh = ax.pcolormesh(xs, ys, steps, shading="auto", cmap="viridis")
     for row, col in zip(*np.nonzero(maze.walls), strict=True):

@@ -8,7 +8,8 @@ et al. 2019, "Search on the Replay Buffer"):
 
 * **nodes**: the positions the data visits, pooled on a grid of ``spacing`` (a node is the
   mean position of the data in one grid square with at least ``min_visits`` visits);
-* **edges**: between two nodes whenever the data moves from one to the other in one step,
+* **edges**: between two nodes whenever the data moves from one to the other (in one step,
+  or a few through squares too rarely visited to be nodes),
   weighted by their distance in *steps* at the data's median speed — so an edge exists
   only where the data really went, never through a wall it never crossed;
 * **cost-to-go**: shortest paths to the goal over that graph (Dijkstra, cached per goal),
@@ -49,13 +50,14 @@ class CostToGoConfig:
     goal_dims: int = 2  # the goal is this many leading observation entries (PointMaze: x, y)
     spacing: float = 0.2  # grid on which visited positions are pooled into nodes (units of position)
     min_visits: int = 5  # data steps a grid square needs to become a node
+    max_skip: int = 5  # steps the data may spend in rarely visited squares between two nodes it links
     neighbour_radius: float = 0.3  # nodes a position may reach directly (keep below the thinnest wall)
     temperature: float = 2.0  # soft-minimum temperature in steps (0 = hard minimum: no gradient between nodes)
     unreachable_factor: float = 3.0  # a goal not connected to a node costs this × the longest connected path
 
     def __post_init__(self) -> None:
-        if self.goal_dims < 1 or self.min_visits < 1:
-            raise ValueError("goal_dims and min_visits must be >= 1")
+        if self.goal_dims < 1 or self.min_visits < 1 or self.max_skip < 0:
+            raise ValueError("goal_dims and min_visits must be >= 1, max_skip >= 0")
         if self.spacing <= 0 or self.neighbour_radius <= 0 or self.temperature < 0 or self.unreachable_factor < 1:
             raise ValueError("need spacing, neighbour_radius > 0, temperature >= 0 and unreachable_factor >= 1")
 
@@ -98,12 +100,13 @@ class CostToGo(nn.Module):
         nodes = (sums / counts[:, None])[kept]
         if len(nodes) < 2:
             raise ValueError("the data visits fewer than 2 grid squares often enough: lower spacing or min_visits")
-        # one-step moves between different nodes inside an episode (never across episode boundaries)
+        # moves between different nodes inside an episode (never across episode boundaries),
+        # stepping over rarely visited squares for at most ``max_skip`` steps
         starts = np.concatenate([[0], np.cumsum(np.asarray(data.episode_lengths) + 1)[:-1]])
-        same_episode = np.ones(len(node) - 1, bool)
-        same_episode[starts[1:] - 1] = False
-        a, b = node[:-1], node[1:]
-        move = same_episode & (a >= 0) & (b >= 0) & (a != b)
+        episode = np.repeat(np.arange(len(starts)), np.asarray(data.episode_lengths) + 1)
+        rows = np.flatnonzero(node >= 0)
+        a, b = node[rows[:-1]], node[rows[1:]]
+        move = (episode[rows[:-1]] == episode[rows[1:]]) & (np.diff(rows) <= config.max_skip + 1) & (a != b)
         pairs = np.unique(np.stack([a[move], b[move]], 1), axis=0)
         if len(pairs) == 0:
             raise ValueError("the data never moves between grid squares: lower spacing")
