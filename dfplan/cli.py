@@ -156,12 +156,23 @@ def _train(args: argparse.Namespace) -> int:
     else:
         base = ModelConfig(layout=TokenLayout(obs_dim=data.obs_dim, action_dim=data.action_dim))
         base_train = TrainConfig(seed=args.train_seed, device=args.device)
+    if args.goal_conditioned:
+        base = dataclasses.replace(base, token_cond_dim=2)
     model_config = from_arguments(ModelConfig, args, "model", base)
     train_config = from_arguments(TrainConfig, args, "train", base_train)
     out = args.out or f"runs/{args.env or Path(args.data).stem}-{args.preset or 'custom'}-seed{train_config.seed}"
     meta = {"data": str(args.data) if args.data else args.env, "env": args.env, "preset": args.preset,
             "command": "python -m dfplan " + " ".join(args.argv)}
-    model = train(model_config, train_config, data, out, resume=args.resume, meta=meta)
+    source = data
+    if args.goal_conditioned:
+        from dfplan.data import HindsightGoals
+
+        if model_config.token_cond_dim != 2:
+            raise ValueError("--goal-conditioned takes 2-D goals (the leading x, y of the observation): "
+                             "leave --model.token_cond_dim at 2")
+        source = HindsightGoals(data, model_config.layout, model_config.horizon, goal_dims=2)
+        meta["token_cond"] = "goal"
+    model = train(model_config, train_config, source, out, resume=args.resume, meta=meta)
     print(f"{model.num_parameters():,} parameters -> {Path(out) / 'checkpoint.pt'}")
     return 0
 
@@ -240,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="run folder (default runs/<env>-<preset>-seed<seed>); holds checkpoint.pt, "
                                      "train_state.pt, metrics.jsonl")
     train.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    train.add_argument("--goal-conditioned", action="store_true",
+                       help="the goal (x, y) as an input of every token, trained with hindsight goals from the data")
     add_arguments(train, ModelConfig, "model", exclude=("model.layout.obs_dim", "model.layout.action_dim"))
     add_arguments(train, TrainConfig, "train")
     train.set_defaults(run=_train)

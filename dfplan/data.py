@@ -166,10 +166,17 @@ class WindowSampler:
         index = torch.randint(len(self), (batch_size,), generator=generator).numpy()
         return self.get(index)
 
+    def locate(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(episode, start step)`` of the windows at valid-start indices ``(B,)``."""
+        return self._start_episode[index], self._start_step[index]
+
+    def observation_at(self, episode: np.ndarray, step: np.ndarray) -> np.ndarray:
+        """Observations ``o_step`` of the given episodes, ``step`` clipped to ``[0, L_e]``."""
+        return self.data.observations[self._obs_offset[episode] + np.clip(step, 0, self._lengths[episode])]
+
     def get(self, index: np.ndarray) -> Window:
         """Windows starting at the given valid-start indices ``(B,)``."""
-        episode = self._start_episode[index]  # (B,)
-        start = self._start_step[index]  # (B,)
+        episode, start = self.locate(index)  # (B,), (B,)
         n_steps = self.horizon * self.layout.frame_stack
         step = start[:, None] + np.arange(n_steps)[None, :]  # (B, N)
         length = self._lengths[episode][:, None]
@@ -186,3 +193,39 @@ class WindowSampler:
         )
         mask = real.reshape(len(index), self.horizon, self.layout.frame_stack).all(-1)
         return Window(tokens=tokens, cond=torch.from_numpy(cond).float(), mask=torch.from_numpy(mask))
+
+
+class HindsightGoals:
+    """Training windows with a hindsight goal as clean per-token conditioning: the data of a
+    goal-conditioned denoiser (the goal as an input, Andrychowicz et al. 2017's relabelling).
+
+    Each window's goal is the position (``goal_dims`` leading observation entries) its
+    episode reaches ``j`` steps after the window's conditioning observation,
+    ``j ~ U{1..reach·N}`` (``N`` = steps in a window), clipped to the episode's end — mostly
+    inside the window, sometimes beyond it, so the model learns to head for far goals too.
+    ``token_cond (B, T, goal_dims)`` repeats it for every token. The normalizer is fit on
+    :attr:`trajectories` like for plain windows.
+    """
+
+    def __init__(self, data: Trajectories, layout: TokenLayout, horizon: int, goal_dims: int = 2,
+                 reach: float = 2.0) -> None:
+        if not 1 <= goal_dims <= data.obs_dim:
+            raise ValueError(f"goal_dims must be in [1, {data.obs_dim}], got {goal_dims}")
+        if reach <= 0:
+            raise ValueError(f"reach must be > 0, got {reach}")
+        self.trajectories, self.goal_dims, self.reach = data, goal_dims, reach
+        self.windows = WindowSampler(data, layout, horizon)
+
+    @property
+    def num_steps(self) -> int:
+        return self.trajectories.num_steps
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> Window:
+        index = torch.randint(len(self.windows), (batch_size,), generator=generator).numpy()
+        window = self.windows.get(index)
+        episode, start = self.windows.locate(index)
+        span = self.windows.horizon * self.windows.layout.frame_stack
+        offset = torch.randint(1, max(2, int(self.reach * span) + 1), (batch_size,), generator=generator).numpy()
+        goal = self.windows.observation_at(episode, start + offset)[:, : self.goal_dims]
+        window.token_cond = torch.from_numpy(goal).float()[:, None, :].expand(-1, self.windows.horizon, -1).contiguous()
+        return window

@@ -141,7 +141,8 @@ class DFPlanner(EpisodicAgent):
 
     def __init__(self, model: DiffusionForcing, config: PlannerConfig | None = None,
                  action_low: np.ndarray | float = -1.0, action_high: np.ndarray | float = 1.0,
-                 cost_to_go: CostToGo | None = None, checkpoint: Path | None = None) -> None:
+                 cost_to_go: CostToGo | None = None, checkpoint: Path | None = None,
+                 token_cond: str | None = None) -> None:
         self.model = model.eval()
         self.meta: dict[str, Any] = {}
         self.config = config or PlannerConfig()
@@ -156,6 +157,11 @@ class DFPlanner(EpisodicAgent):
         if self.config.action_mode == "pd" and self.layout.obs_dim < 2 * self.layout.action_dim:
             raise ValueError("action_mode='pd' needs observations [position (A), velocity (A), ...]; use 'diffused'")
         self.device = next(model.parameters()).device
+        self.token_cond = token_cond  # "goal": a goal-conditioned denoiser (trained with --goal-conditioned)
+        if model.config.token_cond_dim and token_cond != "goal":
+            raise ValueError("this model takes per-token conditioning the planner cannot supply "
+                             f"(token_cond_dim={model.config.token_cond_dim}, token_cond={token_cond!r}); "
+                             "only goal-conditioned models (token_cond='goal') plan")
         self.cost_to_go = cost_to_go
         if self.config.guidance == "learned" and cost_to_go is None:
             self.cost_to_go = self._load_cost_to_go()
@@ -181,7 +187,8 @@ class DFPlanner(EpisodicAgent):
             config = from_dict(PlannerConfig, meta["planner"]) if meta.get("planner") else PlannerConfig()
         if overrides:
             config = dataclasses.replace(config, **overrides)
-        planner = cls(model, config, meta.get("action_low", -1.0), meta.get("action_high", 1.0), checkpoint=path)
+        planner = cls(model, config, meta.get("action_low", -1.0), meta.get("action_high", 1.0), checkpoint=path,
+                      token_cond=meta.get("token_cond"))
         planner.meta = meta
         if env is not None:
             planner.check_env(env)
@@ -207,7 +214,7 @@ class DFPlanner(EpisodicAgent):
         """The same model and bounds with other planner settings (a fresh episode state)."""
         same_cost = config.cost_model == self.config.cost_model
         planner = DFPlanner(self.model, config, self.action_low, self.action_high,
-                            self.cost_to_go if same_cost else None, self.checkpoint)
+                            self.cost_to_go if same_cost else None, self.checkpoint, self.token_cond)
         planner.meta = getattr(self, "meta", {})
         return planner
 
@@ -230,6 +237,8 @@ class DFPlanner(EpisodicAgent):
         """Action for one observation ``(A,)`` or a batch ``(B, A)``, raw units, within bounds."""
         began = time.perf_counter()
         batch = self._as_batch(obs)
+        if self.token_cond == "goal" and batch.goals is None:
+            raise ValueError("a goal-conditioned model needs obs['desired_goal'] (a dict observation)")
         states = batch.states.astype(np.float32)
         if len(self._envs) != len(states):
             self._envs = [_EnvState() for _ in states]
@@ -324,7 +333,15 @@ class DFPlanner(EpisodicAgent):
         matrix = None
         if init is not None:
             matrix = scheduling.warm_start(horizon, cfg.sampler.num_steps, kept, cfg.warm_start)
+        token_cond = context_token_cond = None
+        if self.token_cond == "goal":
+            if goals is None:
+                raise ValueError("a goal-conditioned model needs obs['desired_goal'] (a dict observation)")
+            token_cond = goals[:, None, :].expand(-1, horizon, -1)
+            if context is not None:
+                context_token_cond = goals[:, None, :].expand(-1, context.shape[1], -1)
         tokens = sample(self.model, rep(cond), horizon, cfg.sampler, cost=cost, context=rep(context),
+                        token_cond=rep(token_cond), context_token_cond=rep(context_token_cond),
                         matrix=matrix, init=rep(init), generator=self.generator)  # (B·n, H, D)
         scores = None
         if n > 1 or cost is not None:

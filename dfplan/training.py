@@ -117,14 +117,16 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data: Trajectori
     """Train a Diffusion Forcing model on ``data``; returns the EMA model (eval mode).
 
     ``data`` is :class:`Trajectories` (windows cut by :class:`WindowSampler`, normalizer
-    fit on them) or any :class:`WindowSource` (its windows must already be in model
+    fit on them) or any :class:`WindowSource` (e.g. :class:`HindsightGoals`; the normalizer is
+    fit on its ``.trajectories`` if it has them, else its windows must already be in model
     units: ``model_config.normalization`` must be ``none``). ``resume`` continues from
     ``out_dir/train_state.pt`` when it exists (a finished run returns at once). The
     checkpoint's ``meta`` records steps, wall time and the configs.
     """
     trajectories = isinstance(data, Trajectories)
-    if not trajectories and model_config.normalization != "none":
-        raise ValueError("a window source trains only models with normalization 'none' "
+    behind = data if trajectories else getattr(data, "trajectories", None)  # what the normalizer is fit on
+    if behind is None and model_config.normalization != "none":
+        raise ValueError("a window source without .trajectories trains only models with normalization 'none' "
                          f"(the normalizer is fit on Trajectories), got {model_config.normalization!r}")
     rank, world = _distributed()
     device = resolve_device(train_config.device)
@@ -138,8 +140,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data: Trajectori
 
     torch.manual_seed(train_config.seed)
     model = DiffusionForcing(model_config)
-    if trajectories:
-        model.normalizer.fit(data)
+    if behind is not None:
+        model.normalizer.fit(behind)
     model.to(device)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(train_config.ema_decay), use_buffers=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay)
