@@ -28,7 +28,7 @@ import envs
 from agents import OracleAgent, RandomAgent
 from agents.protocol import Agent
 from benchmarks.results import DEFAULT_RESULTS_PATH, ResultRow, upsert_rows
-from envs.provenance import git_commit, versions
+from dfplan.provenance import git_commit, versions
 from envs.scoring import EpisodeMetrics, episode_metrics
 
 AGENTS: dict[str, Callable[[str, int], Agent]] = {

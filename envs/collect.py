@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dfplan.provenance import git_commit, versions
 from envs.controller import COLLECTOR_CONFIG, ControllerConfig, WaypointController
 from envs.mazes import (
     ENV_IDS,
@@ -46,7 +47,6 @@ from envs.mazes import (
     SuiteEnvSpec,
     get_env_spec,
 )
-from envs.provenance import git_commit, versions
 
 MAX_SPEED = 5.0
 """PointMaze clips each velocity component to ±5 before every step."""

@@ -17,6 +17,7 @@ import numpy as np
 from dfplan.cli import run_command
 from dfplan.config import add_arguments, from_arguments, from_dict, to_dict
 from dfplan.model import ModelConfig
+from dfplan.provenance import git_commit
 from dfplan.training import TrainConfig
 from dfplan.video.data import DEFAULT_CACHE, VideoClips, VideoWindows, fetch_clips
 from dfplan.video.evaluate import (
@@ -144,6 +145,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         row = make_row(label or video["method"], score_video(clips, generated, config.context_frames), env=env,
                        method=video["method"], checkpoint=str(path), preset=video.get("preset"),
                        train_steps=meta.get("steps_done"), train_wall_s=meta.get("train_wall_s"),
+                       train_device=meta.get("device"), commit=git_commit(),
                        horizon=model.config.horizon, rollout=to_dict(config), frames=args.frames, clips=n,
                        seed=args.seed, ms_per_frame=round(ms, 2), batch=min(args.batch, n),
                        device=str(next(model.parameters()).device),

@@ -115,7 +115,7 @@ def write_table(rows: list[dict[str, Any]], path: str | os.PathLike) -> Path:
         env_rows = [row for row in rows if row["env"] == env]
         longest = max(row["frames"] for row in env_rows)
         bins = [(a, min(b, longest)) for a, b in BINS if a <= longest]
-        header = ["label", "method", "train steps", "clips"]
+        header = ["label", "method", "training", "clips"]
         header += [f"error {a}-{b}" for a, b in bins] + [f"valid {a}-{b}" for a, b in bins] + ["ms / frame"]
         lines += [f"## {env}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for row in env_rows:
@@ -123,7 +123,12 @@ def write_table(rows: list[dict[str, Any]], path: str | os.PathLike) -> Path:
             errors = [_cell(summary.get(f"position_error_{a}-{b}")) for a, b in bins]
             valid = [_cell(summary.get(f"validity_{a}-{b}")) for a, b in bins]
             ms = row.get("ms_per_frame")
-            cells = [row["label"], row.get("method") or "reference", str(row.get("train_steps") or "–"), str(row["clips"]),
+            training = "–"
+            if row.get("train_steps"):
+                training = f"{row['train_steps']} steps"
+                if row.get("train_wall_s"):
+                    training += f", {row['train_wall_s'] / 60:.0f} min on {row.get('train_device') or '?'}"
+            cells = [row["label"], row.get("method") or "reference", training, str(row["clips"]),
                      *errors, *valid, "–" if ms is None else f"{ms:.1f}"]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")

@@ -12,7 +12,7 @@ CODE_PACKAGES = ("envs", "agents", "benchmarks", "dfplan")
 
 
 def git_commit() -> str:
-    """``git rev-parse HEAD``, + ``-dirty`` if a project package this process imported has local edits."""
+    """``git rev-parse HEAD``, + ``-dirty`` if a project package this process imported has local edits (stdlib only: any layer may call it)."""
     imported = [package for package in CODE_PACKAGES if package in sys.modules]
     try:
         head = subprocess.run(
