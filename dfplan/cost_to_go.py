@@ -77,6 +77,7 @@ class CostToGo(nn.Module):
         self.register_buffer("speed", torch.ones(()))  # median displacement per step (units of length)
         self.meta: dict[str, Any] = {}
         self._graph = None
+        self._lookup = None
         self._to_goal: dict[bytes, Tensor] = {}
 
     # ------------------------------------------------------------------ fitting
@@ -147,6 +148,40 @@ class CostToGo(nn.Module):
             self._to_goal[key] = torch.as_tensor(steps, dtype=torch.float32, device=self.nodes.device)
         return self._to_goal[key]
 
+    def _candidates(self, positions: Tensor) -> tuple[Tensor, Tensor]:
+        """Nodes a position may reach: those in the grid squares within ``neighbour_radius``,
+        plus the node nearest to its square (flagged), as ids ``(..., C)`` (-1 where none)."""
+        if self._lookup is None:
+            self._lookup = self._build_lookup()
+        table, nearest, origin, shape, offsets = self._lookup
+        square = torch.floor(positions.detach() / self.config.spacing).long() - origin
+        square = torch.minimum(square.clamp_min(0), shape - 1)  # positions off the grid use its edge
+        strides = torch.tensor([int(np.prod(shape[i + 1 :].tolist())) for i in range(len(shape))], device=square.device)
+        around = square[..., None, :] + offsets  # (..., C-1, G)
+        inside = ((around >= 0) & (around < shape)).all(-1)
+        ids = torch.where(inside, table[(around.clamp_min(0) * strides).sum(-1).clamp_max(len(table) - 1)], -1)
+        own = nearest[(square * strides).sum(-1)][..., None]  # (..., 1)
+        among = ids == own  # already a neighbour: flag it there, no duplicate
+        own = torch.where(among.any(-1, keepdim=True), -1, own)
+        return torch.cat([ids, own], -1), torch.cat([among, own >= 0], -1)
+
+    def _build_lookup(self):
+        cfg, nodes = self.config, self.nodes.cpu().numpy().astype(np.float64)
+        ring = int(np.ceil(cfg.neighbour_radius / cfg.spacing))
+        keys = np.floor(nodes / cfg.spacing).astype(np.int64)
+        origin = keys.min(0) - ring
+        shape = keys.max(0) - origin + ring + 1
+        table = np.full(int(np.prod(shape)), -1, np.int64)
+        strides = np.array([int(np.prod(shape[i + 1 :])) for i in range(len(shape))])
+        table[((keys - origin) * strides).sum(-1)] = np.arange(len(nodes))
+        centres = (np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), -1).reshape(-1, len(shape))
+                   + origin + 0.5) * cfg.spacing
+        nearest = torch.cdist(torch.from_numpy(centres), torch.from_numpy(nodes)).argmin(-1)
+        offsets = np.stack(np.meshgrid(*[np.arange(-ring, ring + 1)] * len(shape), indexing="ij"), -1).reshape(-1, len(shape))
+        device = self.nodes.device
+        return (torch.from_numpy(table).to(device), nearest.to(device), torch.from_numpy(origin).to(device),
+                torch.from_numpy(shape).to(device), torch.from_numpy(offsets).to(device))
+
     def steps(self, obs: Tensor, goal: Tensor) -> Tensor:
         """Estimated env steps from ``obs (B, ..., O)`` to ``goal (B, ..., G)`` (one goal per batch row)."""
         g, cfg = self.config.goal_dims, self.config
@@ -158,12 +193,18 @@ class CostToGo(nn.Module):
         flat_obs, flat_goal = obs.reshape(batch, -1, self.obs_dim), goal.reshape(batch, -1, g).detach()
         if not torch.all(flat_goal == flat_goal[:, :1]):
             raise ValueError("steps() takes one goal per batch row")
-        # one Dijkstra per distinct goal (cached), then every position of every row at once
+        # one Dijkstra per distinct goal (cached), then every position of every row at once,
+        # each against the few nodes of its neighbouring grid squares
         to_goal = torch.stack([self.node_steps_to(row) for row in flat_goal[:, 0].cpu().numpy()])  # (B, W)
-        gap = torch.cdist(flat_obs[..., :g], self.nodes.expand(batch, -1, -1)) / self.speed  # (B, P, W) steps to each node
-        reach = gap * self.speed <= cfg.neighbour_radius
-        reach |= gap == gap.min(-1, keepdim=True).values  # the nearest node is always reachable
-        total = (gap + to_goal[:, None, :]).masked_fill(~reach, float("inf"))
+        positions = flat_obs[..., :g]
+        candidates, nearest = self._candidates(positions)  # (B, P, C) node ids (-1: none), (B, P, C) bool
+        valid = candidates >= 0
+        ids = candidates.clamp_min(0)
+        gap = (positions[..., None, :] - self.nodes[ids]).pow(2).sum(-1).add(1e-12).sqrt() / self.speed  # (B, P, C)
+        within = valid & (gap * self.speed <= cfg.neighbour_radius)
+        reach = within | (valid & nearest & ~within.any(-1, keepdim=True))  # none in reach: the nearest node
+        node_to_goal = torch.gather(to_goal, 1, ids.reshape(batch, -1)).reshape(ids.shape)
+        total = (gap + node_to_goal).masked_fill(~reach, float("inf"))
         if cfg.temperature > 0:
             steps = (-cfg.temperature * torch.logsumexp(-total / cfg.temperature, dim=-1)).clamp_min(0)
         else:
