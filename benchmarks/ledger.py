@@ -2,8 +2,9 @@
 
 The ledger records every finished job by key (:attr:`benchmarks.jobs.EvalJob.key`):
 ``status`` ``done`` (with the job's own result row and per-episode metrics) or
-``failed`` (with the traceback). A sweep skips jobs recorded as ``done`` and retries
-failed ones. Each record is written as soon as its job ends, atomically and under a
+``failed`` (with the traceback). A sweep skips jobs recorded as ``done`` — unless the model
+file they evaluated (and its ``<stem>.*`` siblings) has changed since, by content hash — and
+retries failed ones. Each record is written as soon as its job ends, atomically and under a
 lock, so an interrupted sweep loses only the jobs still running.
 
 **Pooling.** The evaluations of one setting over several training seeds become one result
@@ -19,6 +20,7 @@ One model gives its own row unchanged.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import statistics
 from datetime import datetime, timezone
@@ -52,6 +54,33 @@ def load_ledger(path: str | Path) -> dict[str, dict[str, Any]]:
     return data["jobs"]
 
 
+def model_stamp(path: str | Path | None) -> str | None:
+    """A content hash of an evaluated model file and its siblings ``<stem>.*`` (e.g. a
+    planner's ``.cost.pt``); None if there is no such file."""
+    if not path or not Path(path).is_file():
+        return None
+    path = Path(path)
+    digest = hashlib.sha256()
+    for file in sorted({path, *path.parent.glob(f"{path.stem}.*")}):
+        if file.is_file():
+            digest.update(file.name.encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def evaluated_model(record: dict[str, Any]) -> str | None:
+    """The model file a ``done`` evaluation record measured, if its row names one."""
+    return record.get("row", {}).get("extra", {}).get("model", {}).get("path")
+
+
+def still_done(record: dict[str, Any] | None) -> bool:
+    """A ``done`` record whose model is unchanged since (records without a stamp: trusted)."""
+    if not record or record.get("status") != "done":
+        return False
+    stamp = record.get("model_stamp")
+    return stamp is None or stamp == model_stamp(evaluated_model(record))
+
+
 def record_outcome(path: str | Path, outcome: JobOutcome, job: dict[str, Any]) -> dict[str, Any]:
     """Write ``outcome`` of the job described by ``job`` into the ledger; returns the record."""
     record: dict[str, Any] = {
@@ -64,6 +93,9 @@ def record_outcome(path: str | Path, outcome: JobOutcome, job: dict[str, Any]) -
         record["error"] = outcome.error
     elif outcome.row is not None:
         record.update(row=outcome.row, episodes=outcome.episodes)
+        stamp = model_stamp(evaluated_model(record))
+        if stamp:
+            record["model_stamp"] = stamp  # a later change to the model makes the job pending again
     elif outcome.model is not None:
         record["model"] = {**dataclasses.asdict(outcome.model), "path": str(outcome.model.path)}
     path = Path(path)

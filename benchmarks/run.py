@@ -34,7 +34,7 @@ from tqdm import tqdm
 from benchmarks import report
 from benchmarks.engines import ENGINES, Engine, make_engine
 from benchmarks.jobs import EvalJob, JobOutcome, TrainJob, run_eval_job, run_train_job
-from benchmarks.ledger import ledger_path, load_ledger, pooled_row, record_outcome
+from benchmarks.ledger import ledger_path, load_ledger, pooled_row, record_outcome, still_done
 from benchmarks.registry import AGENTS, TrainedModel, TrainRequest, get_agent_spec
 from benchmarks.results import DEFAULT_RESULTS_PATH, upsert_rows
 from envs.mazes import ENV_IDS, get_env_spec
@@ -100,7 +100,7 @@ class _Runner:
         self.groups: dict[tuple, list[EvalJob]] = defaultdict(list)
         for job in sweep.evals:
             self.groups[job.group].append(job)
-        self.pending = [job for job in sweep.evals if self.records.get(job.key, {}).get("status") != "done"]
+        self.pending = [job for job in sweep.evals if not still_done(self.records.get(job.key))]
         self.waiting: dict[str, list[EvalJob]] = defaultdict(list)
         """Training job key -> the pending evaluations that need its model."""
         for job in self.pending:

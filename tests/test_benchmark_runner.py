@@ -117,6 +117,14 @@ def test_df_uses_the_shipped_checkpoint_and_pools_training_seeds(tmp_path, monke
     assert [row.env for row in rows] == [ENV, "multi2d-umaze-v1"]
     assert all(row.train_seeds == [0] and row.extra["model"]["source"] == "shipped" for row in rows)
     assert all(row.replan_ms_median is not None and row.extra["eval_batch_size"] == 50 for row in rows)
+    dates = {row.env: row.date for row in rows}
+    # a changed shipped model (here: a cost-to-go added beside it) makes its finished jobs pending again
+    (shipped / "maze2d-umaze-v1.cost.pt").write_bytes(b"a new sibling file")
+    assert sweep(quick, "--agents", "df", "--envs", ENV, "--episodes", "2", "--workers", "0") == 0
+    assert load_rows(quick / "results.json")[0].date >= dates[ENV]
+    ledger = json.loads((quick / "jobs.json").read_text())["jobs"]
+    stamps = {record.get("model_stamp") for key, record in ledger.items() if key.startswith("eval/")}
+    assert None not in stamps and len(stamps) == 2  # the re-run job carries the new model's stamp
 
     full = tmp_path / "full"  # finished runs of two seeds are reused, not retrained
     for seed in (0, 1):
