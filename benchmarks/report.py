@@ -250,9 +250,10 @@ def build_report(results_path: Path, out_dir: Path) -> str:
     levers = lever_table(rows)
     if levers:
         parts += ["## Long-horizon levers (Medium and Large)", "",
-                  "One row per planner option of the shipped DF checkpoint (variants are config, no retraining; "
-                  "`learned` = guidance by the cost-to-go learned from the data instead of straight-line "
-                  "distance). The oracle is the target.", "", levers, ""]
+                  "One row per planner option of the shipped DF checkpoint (variants are config, no retraining). "
+                  "`df` is the shipped setting, guided by the cost-to-go learned from the data; each `df (variant)` "
+                  "changes one option of it (`straight-line`: guidance by straight-line goal distance). "
+                  "The oracle is the target.", "", levers, ""]
         costs = sorted((out_dir / "cost_to_go").glob("*.png")) if (out_dir / "cost_to_go").is_dir() else []
         if costs:
             parts += ["Learned cost-to-go to each maze's goal (`python -m benchmarks.cost_check --png`):", "",
