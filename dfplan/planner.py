@@ -237,8 +237,6 @@ class DFPlanner(EpisodicAgent):
         """Action for one observation ``(A,)`` or a batch ``(B, A)``, raw units, within bounds."""
         began = time.perf_counter()
         batch = self._as_batch(obs)
-        if self.token_cond == "goal" and batch.goals is None:
-            raise ValueError("a goal-conditioned model needs obs['desired_goal'] (a dict observation)")
         states = batch.states.astype(np.float32)
         if len(self._envs) != len(states):
             self._envs = [_EnvState() for _ in states]
@@ -279,7 +277,10 @@ class DFPlanner(EpisodicAgent):
 
     # ------------------------------------------------------------------ internals
     def _as_batch(self, obs: Observation):
-        return as_batch(obs, state_dim=self.layout.obs_dim, goal_dim=None)
+        batch = as_batch(obs, state_dim=self.layout.obs_dim, goal_dim=None)
+        if self.token_cond == "goal" and batch.goals is None:
+            raise ValueError("a goal-conditioned model needs obs['desired_goal'] (a dict observation)")
+        return batch
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(array), dtype=torch.float32, device=self.device)
@@ -334,9 +335,7 @@ class DFPlanner(EpisodicAgent):
         if init is not None:
             matrix = scheduling.warm_start(horizon, cfg.sampler.num_steps, kept, cfg.warm_start)
         token_cond = context_token_cond = None
-        if self.token_cond == "goal":
-            if goals is None:
-                raise ValueError("a goal-conditioned model needs obs['desired_goal'] (a dict observation)")
+        if self.token_cond == "goal":  # goals are present: _as_batch checked
             token_cond = goals[:, None, :].expand(-1, horizon, -1)
             if context is not None:
                 context_token_cond = goals[:, None, :].expand(-1, context.shape[1], -1)
@@ -372,7 +371,7 @@ class DFPlanner(EpisodicAgent):
 
     def _replan(self, indices: list[int], states: np.ndarray, goals: np.ndarray | None) -> None:
         began = time.perf_counter()
-        groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+        groups: dict[tuple[int, int, int], list[int]] = defaultdict(list)  # (history, horizon, kept) -> envs
         contexts = {}
         for i in indices:
             env = self._envs[i]
@@ -382,7 +381,7 @@ class DFPlanner(EpisodicAgent):
             kept = 0
             if self.config.warm_start and env.plan_tokens is not None:
                 kept = min(horizon, len(env.plan_tokens) - env.plan_index // self.layout.frame_stack)
-            groups[(h, horizon, max(kept, 0))].append(i)
+            groups[(h, horizon, kept)].append(i)
         for (h, horizon, kept), members in groups.items():
             context = self._tensor(np.stack([contexts[i][0] for i in members])) if h else None
             init = None
