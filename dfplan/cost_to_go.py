@@ -111,8 +111,7 @@ class CostToGo(nn.Module):
         pairs = np.unique(np.stack([a[move], b[move]], 1), axis=0)
         if len(pairs) == 0:
             raise ValueError("the data never moves between grid squares: lower spacing")
-        steps_per_episode = [positions[s : s + n + 1] for s, n in zip(starts, data.episode_lengths, strict=True)]
-        displacement = np.concatenate([np.linalg.norm(np.diff(p, axis=0), axis=-1) for p in steps_per_episode])
+        displacement = np.linalg.norm(np.diff(positions, axis=0), axis=-1)[episode[:-1] == episode[1:]]
         speed = float(np.median(displacement[displacement > 0])) if np.any(displacement > 0) else 1.0
         model = cls(config, data.obs_dim, len(nodes), len(pairs))
         model.nodes.copy_(torch.from_numpy(nodes).float())
@@ -153,10 +152,9 @@ class CostToGo(nn.Module):
         plus the node nearest to its square (flagged), as ids ``(..., C)`` (-1 where none)."""
         if self._lookup is None:
             self._lookup = self._build_lookup()
-        table, nearest, origin, shape, offsets = self._lookup
+        table, nearest, origin, shape, strides, offsets = self._lookup
         square = torch.floor(positions.detach() / self.config.spacing).long() - origin
         square = torch.minimum(square.clamp_min(0), shape - 1)  # positions off the grid use its edge
-        strides = torch.tensor([int(np.prod(shape[i + 1 :].tolist())) for i in range(len(shape))], device=square.device)
         around = square[..., None, :] + offsets  # (..., C-1, G)
         inside = ((around >= 0) & (around < shape)).all(-1)
         ids = torch.where(inside, table[(around.clamp_min(0) * strides).sum(-1).clamp_max(len(table) - 1)], -1)
@@ -180,7 +178,7 @@ class CostToGo(nn.Module):
         offsets = np.stack(np.meshgrid(*[np.arange(-ring, ring + 1)] * len(shape), indexing="ij"), -1).reshape(-1, len(shape))
         device = self.nodes.device
         return (torch.from_numpy(table).to(device), nearest.to(device), torch.from_numpy(origin).to(device),
-                torch.from_numpy(shape).to(device), torch.from_numpy(offsets).to(device))
+                torch.from_numpy(shape).to(device), torch.from_numpy(strides).to(device), torch.from_numpy(offsets).to(device))
 
     def steps(self, obs: Tensor, goal: Tensor) -> Tensor:
         """Estimated env steps from ``obs (B, ..., O)`` to ``goal (B, ..., G)`` (one goal per batch row)."""
