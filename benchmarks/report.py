@@ -87,20 +87,23 @@ LEVER_ENVS = ("maze2d-medium-v1", "maze2d-large-v1")
 
 def lever_table(rows: list[ResultRow], envs: tuple[str, ...] = LEVER_ENVS) -> str:
     """The long-horizon ablation: every DF variant measured on ``envs`` (and the oracle as the
-    target), with success, first reach, score and ``act`` latency side by side; '' if no DF
+    target), with success, first reach, holding (share of the steps after the first reach
+    spent at the goal), score and ``act`` latency side by side; '' if no DF
     variant besides the default was measured there."""
     chosen = [r for r in rows if r.env in envs and r.agent in ("df", "oracle")]
     if not any(r.agent == "df" and r.variant != "default" for r in chosen):
         return ""
     table = _by_label(chosen)
-    head = "| variant | " + " | ".join(f"{SHORT[e]}: success | first reach | score | act ms" for e in envs) + " |"
-    lines = [head, "|---|" + "---|---|---|---|" * len(envs)]
+    head = "| variant | " + " | ".join(f"{SHORT[e]}: success | first reach | holding | score | act ms" for e in envs) + " |"
+    lines = [head, "|---|" + "---|---|---|---|---|" * len(envs)]
     for label in _order({label: list(cells.values()) for label, cells in table.items()}):
         cells = []
         for env in envs:
             row = table[label].get(env)
-            cells += (["—"] * 4 if row is None else
+            hold = None if row is None else row.extra.get("hold_rate_mean")
+            cells += (["—"] * 5 if row is None else
                       [f"{100 * row.success_rate:.0f} %", _fmt(row.first_reach_mean, 0),
+                       _fmt(None if hold is None else 100 * hold, 0, " %"),
                        f"{row.score_mean:.1f} ± {row.score_sem:.1f}", f"{row.act_ms_median:.1f}"])
         episodes = sorted({table[label][e].n_episodes for e in envs if e in table[label]})
         lines.append(f"| {label} ({'/'.join(map(str, episodes))} ep.) | " + " | ".join(cells) + " |")

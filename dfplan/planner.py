@@ -57,7 +57,7 @@ class PlannerConfig:
     replan_every: int = 10  # env steps executed from each plan before replanning (paper: 10)
     sampler: SamplerConfig = field(default_factory=lambda: SamplerConfig(num_steps=10, guidance_scale=3.0))  # scheduling matrix, DDIM steps, guidance scale, MCG samples
     guidance: str = "goal"  # goal (straight-line distance to obs['desired_goal']) | learned (a cost-to-go learned from the data) | reward (predicted return) | none
-    cost_model: str = ""  # learned guidance: the cost-to-go file ('' = <checkpoint>.cost.pt beside the checkpoint)
+    cost_model: str = ""  # learned guidance: the cost-to-go file ('' = <checkpoint>.cost.pt; a relative path not found from the working directory is looked up beside the checkpoint)
     velocity_weight: float = 0.05  # goal guidance: weight of the speed penalty near the goal (0 = off)
     velocity_radius: float = 0.5  # goal guidance: length scale of "near the goal" for that penalty
     action_mode: str = "pd"  # pd (track planned [position, velocity]: obs[:A], obs[A:2A]) | diffused (execute the planned actions)
@@ -309,6 +309,8 @@ class DFPlanner(EpisodicAgent):
         """The cost-to-go named by ``config.cost_model``, else ``<checkpoint>.cost.pt`` beside the checkpoint."""
         if self.config.cost_model:
             path = Path(self.config.cost_model)
+            if not path.is_absolute() and not path.is_file() and self.checkpoint is not None:
+                path = self.checkpoint.parent / path  # a shipped variant names its cost-to-go beside it
         elif self.checkpoint is not None:
             path = self.checkpoint.with_suffix(".cost.pt")
         else:

@@ -173,6 +173,11 @@ def test_learned_guidance_uses_the_cost_to_go_beside_the_checkpoint(tiny_maze_ch
         assert planner.with_config(config).cost_to_go is planner.cost_to_go  # kept across with_config
     assert plans["learned"].observations.shape == plans["goal"].observations.shape
     assert not np.allclose(plans["learned"].observations, plans["goal"].observations)
+    variant = tmp_path / "variants" / "maze-gc.pt"  # a variant naming its cost-to-go relative to itself
+    variant.parent.mkdir()
+    shutil.copy(tiny_maze_checkpoint, variant)
+    shutil.copy(tmp_path / "maze.cost.pt", variant.parent / "shared.cost.pt")
+    assert DFPlanner.load(variant, device="cpu", config=learned, cost_model="shared.cost.pt").cost_to_go is not None
     save_cost_to_go(tmp_path / "wide.cost.pt", CostToGo(CostToGoConfig(), obs_dim=6, nodes=2, edges=1))
     with pytest.raises(ValueError, match="observations of size 6"):
         DFPlanner.load(checkpoint, device="cpu", config=learned, cost_model=str(tmp_path / "wide.cost.pt"))

@@ -49,7 +49,8 @@ def test_lever_table_shows_every_df_variant_on_medium_and_large_beside_the_oracl
     base = next(r for r in rows if r.agent == "df" and r.env == "maze2d-medium-v1" and r.variant == "default")
     assert report.lever_table([r for r in rows if r.variant == "default"]) == ""  # nothing to compare yet
     lever = report.ResultRow(**{**base.to_dict(), "variant": "learned", "success_rate": 0.97, "first_reach_mean": 150.0,
-                                "score_mean": 140.25, "score_sem": 5.0, "act_ms_median": 12.34})
+                                "score_mean": 140.25, "score_sem": 5.0, "act_ms_median": 12.34,
+                                "extra": {"hold_rate_mean": 0.8}})
     table = report.lever_table([*rows, lever])
-    assert "| df (learned) (100 ep.) | 97 % | 150 | 140.2 ± 5.0 | 12.3 | — | — | — | — |" in table
+    assert "| df (learned) (100 ep.) | 97 % | 150 | 80 % | 140.2 ± 5.0 | 12.3 | — | — | — | — | — |" in table
     assert "| oracle (100 ep.) |" in table and "| iql" not in table

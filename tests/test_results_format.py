@@ -95,3 +95,15 @@ def test_evaluate_returns_valid_row_with_recorded_seeds():
         RandomAgent(), "maze2d-umaze-v1", n_episodes=2, seed=10, agent_name="random"
     ).row
     assert again.return_mean == row.return_mean  # seeded end to end
+
+
+def test_hold_rate_splits_the_return_into_arrival_and_staying():
+    from benchmarks.evaluate import hold_rate
+    from envs.scoring import episode_metrics
+
+    stays = episode_metrics("maze2d-umaze-v1", [0.0] * 100 + [1.0] * 200, first_reach_step=101)
+    leaves = episode_metrics("maze2d-umaze-v1", [0.0] * 100 + [1.0] * 50 + [0.0] * 150, first_reach_step=101)
+    never = episode_metrics("maze2d-umaze-v1", [0.0] * 300, first_reach_step=-1)
+    assert hold_rate([stays]) == 1.0 and hold_rate([leaves]) == 0.25
+    assert hold_rate([stays, leaves, never]) == 0.625  # over the successful episodes only
+    assert hold_rate([never]) is None

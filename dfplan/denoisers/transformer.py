@@ -19,12 +19,22 @@ from dfplan.denoisers.base import Cache, Denoiser, DenoiserConfig
 from dfplan.denoisers.layers import LevelEmbedding
 
 
-def rotary(x: Tensor, positions: Tensor) -> Tensor:
-    """Rotary position embedding (Su et al. 2021) on ``x (B, H, L, hs)`` at ``positions (L,)``."""
-    half = x.shape[-1] // 2
-    freqs = 10_000.0 ** (-torch.arange(half, device=x.device, dtype=torch.float32) / half)
+Rotation = tuple[Tensor, Tensor]
+"""``(cos, sin)`` of the rotary angles, each ``(L, hs/2)``: computed once per forward pass."""
+
+
+def rotation(positions: Tensor, head_size: int, dtype: torch.dtype) -> Rotation:
+    """Rotary angles (Su et al. 2021) for ``positions (L,)`` and heads of ``head_size``."""
+    half = head_size // 2
+    freqs = 10_000.0 ** (-torch.arange(half, device=positions.device, dtype=torch.float32) / half)
     angles = positions.float()[:, None] * freqs[None, :]  # (L, hs/2)
-    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    return angles.cos().to(dtype), angles.sin().to(dtype)
+
+
+def rotary(x: Tensor, rot: Rotation) -> Tensor:
+    """Rotary position embedding on ``x (B, H, L, hs)`` with the angles of :func:`rotation`."""
+    cos, sin = rot
+    half = x.shape[-1] // 2
     x1, x2 = x[..., :half], x[..., half:]
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
@@ -36,12 +46,12 @@ class CausalSelfAttention(nn.Module):
         self.qkv = nn.Linear(width, 3 * width)
         self.proj = nn.Linear(width, width)
 
-    def forward(self, x: Tensor, positions: Tensor, past: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, x: Tensor, rot: Rotation, past: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor, Tensor]:
         batch, length, width = x.shape
         q, k, v = self.qkv(x).split(width, dim=-1)
         shape = (batch, length, self.heads, width // self.heads)
         q, k, v = (t.view(shape).transpose(1, 2) for t in (q, k, v))  # (B, H, L, hs)
-        q, k = rotary(q, positions), rotary(k, positions)
+        q, k = rotary(q, rot), rotary(k, rot)
         past_len = 0
         if past is not None:
             past_len = past[0].shape[2]
@@ -63,8 +73,8 @@ class Block(nn.Module):
         self.attn = CausalSelfAttention(width, heads, dropout, causal)
         self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width), nn.Dropout(dropout))
 
-    def forward(self, x: Tensor, positions: Tensor, past: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor, Tensor]:
-        attended, k, v = self.attn(self.norm1(x), positions, past)
+    def forward(self, x: Tensor, rot: Rotation, past: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor, Tensor]:
+        attended, k, v = self.attn(self.norm1(x), rot, past)
         x = x + attended
         return x + self.mlp(self.norm2(x)), k, v
 
@@ -77,7 +87,7 @@ class TransformerDenoiser(Denoiser):
         self.token_in = nn.Linear(token_dim, w)
         self.token_cond_in = nn.Linear(token_cond_dim, w) if token_cond_dim else None
         self.cond_in = nn.Linear(max(cond_dim, 1), w)
-        self.causal = config.causal
+        self.causal, self.heads = config.causal, config.heads
         self.blocks = nn.ModuleList([Block(w, config.heads, config.dropout, config.causal) for _ in range(config.depth)])
         self.norm = nn.LayerNorm(w)
         self.head = nn.Linear(w, token_dim)
@@ -94,15 +104,16 @@ class TransformerDenoiser(Denoiser):
             h = torch.cat([self.cond_in(c).unsqueeze(1), h], dim=1)  # (B, 1+T, W)
         else:
             offset = cache.length
-        positions = torch.arange(offset, offset + h.shape[1], device=x.device)
+        length = h.shape[1]
+        rot = rotation(torch.arange(offset, offset + length, device=x.device), h.shape[-1] // self.heads, h.dtype)
         new_tensors: list[Tensor] = []
         for i, block in enumerate(self.blocks):
             past = None if cache is None else (cache.tensors[2 * i], cache.tensors[2 * i + 1])
-            h, keys, values = block(h, positions, past)
+            h, keys, values = block(h, rot, past)
             new_tensors += [keys, values]
         if cache is None:
             h = h[:, 1:]
-        return h, Cache(new_tensors, offset + len(positions))
+        return h, Cache(new_tensors, offset + length)
 
     def forward(self, x: Tensor, k: Tensor, cond: Tensor | None = None, token_cond: Tensor | None = None,
                 cache: Cache | None = None) -> Tensor:
