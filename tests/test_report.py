@@ -32,6 +32,10 @@ def test_report_tables_agree_with_the_rows(tmp_path):
         if row["variant"] == "default":
             assert f"{row['score_mean']:.1f} ± {row['score_sem']:.1f}" in markdown
     assert (tmp_path / "scores.png").stat().st_size > 1000
+    lever_variants = {row["variant"] for row in json.loads(RESULTS.read_text())
+                      if row["agent"] == "df" and row["env"] in report.LEVER_ENVS} - {"default"}
+    for name in lever_variants:  # every lever row is explained under the table
+        assert f"- `{name}`: {report.LEVERS[name]}" in markdown
 
 
 def test_budget_table_states_each_trained_agents_budget_time_and_device():
