@@ -105,7 +105,7 @@ def evaluate(
 def hold_rate(episodes: list[EpisodeMetrics]) -> float | None:
     """Mean fraction of the steps after the first reach spent at the goal (reward 1), over the
     successful episodes (None if none). With the first reach it splits a score gap into
-    arriving later and not staying: return = hold rate × (length − first reach)."""
+    arriving later and not staying: return = hold rate × (length − first reach + 1)."""
     # reaching the goal on step k (first_reach_step = k) earns that step's reward: k - 1 steps missed
     rates = [e.episode_return / (e.length - max(e.first_reach_step - 1, 0)) for e in episodes if e.success]
     return float(np.mean(rates)) if rates else None
