@@ -91,7 +91,6 @@ LEVERS = {
     "candidates4": "4 plans sampled per replan, the one of lowest learned cost executed",
     "pyramid": "pyramid scheduling matrix (near future certain, far future uncertain) instead of full-sequence",
     "pyramid-mcg4": "pyramid + Monte Carlo Guidance: the cost averaged over 4 sampled futures of every still-noisy token",
-    "mcg4": "Monte Carlo Guidance over 4 sampled futures (full-sequence: acts in the first row only)",
     "horizon20": "a fixed 20-token (200-step) receding horizon instead of the remaining episode: now the shipped setting",
     "warm-start5": "rolling replanning: the unexecuted plan kept, re-noised to DDIM step 5, 5 rows per replan instead of 10",
     "goal-conditioned+learned": "a goal-conditioned denoiser (retrained with hindsight goals, same budget) with the learned-cost guidance",

@@ -11,7 +11,8 @@ maze and seed; see :mod:`benchmarks.registry`), then its evaluations run.
 Jobs run in ``--workers`` spawned processes (``0``: in this process), or as Ray tasks with
 ``--engine ray``. Each finished job is recorded at once in the job ledger beside the
 results file (:mod:`benchmarks.ledger`); rerunning the same command skips the jobs
-recorded as done, so an interrupted sweep resumes where it stopped. A failed job is
+recorded as done (whose model is unchanged), so an interrupted sweep resumes where it
+stopped; ``--rerun`` evaluates the selected jobs again regardless. A failed job is
 recorded with its traceback, listed at the end, and makes the exit code 1. When all
 training seeds of a setting are done, their pooled row is upserted into the results
 file (replacing the row of the same env, agent and variant: the file holds the last
@@ -92,7 +93,7 @@ def plan_sweep(agents: list[str], env_ids: list[str], preset: str, seeds: list[i
 class _Runner:
     """Executes a sweep on an engine, recording outcomes and upserting complete rows."""
 
-    def __init__(self, sweep: Sweep, engine: Engine, results: Path, progress: bool) -> None:
+    def __init__(self, sweep: Sweep, engine: Engine, results: Path, progress: bool, rerun: bool = False) -> None:
         self.sweep, self.engine, self.results, self.ledger = sweep, engine, results, ledger_path(results)
         self.records = load_ledger(self.ledger)
         self.failed: list[tuple[str, str]] = []
@@ -100,7 +101,7 @@ class _Runner:
         self.groups: dict[tuple, list[EvalJob]] = defaultdict(list)
         for job in sweep.evals:
             self.groups[job.group].append(job)
-        self.pending = [job for job in sweep.evals if not still_done(self.records.get(job.key))]
+        self.pending = [job for job in sweep.evals if rerun or not still_done(self.records.get(job.key))]
         self.waiting: dict[str, list[EvalJob]] = defaultdict(list)
         """Training job key -> the pending evaluations that need its model."""
         for job in self.pending:
@@ -204,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs-dir", type=Path, default=Path("runs/benchmarks"), help="training run folders")
     parser.add_argument("--readme", help="README whose headline table the report updates "
                                          "(default: README.md for the default results file, else none; '-': none)")
+    parser.add_argument("--rerun", action="store_true", help="evaluate the selected jobs again even if the ledger "
+                        "records them as done (e.g. after a planner change a record without a model stamp "
+                        "cannot detect)")
     parser.add_argument("--no-report", action="store_true", help="do not regenerate the report")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
@@ -232,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    runner = _Runner(sweep, engine, args.results, progress=not args.no_progress)
+    runner = _Runner(sweep, engine, args.results, progress=not args.no_progress, rerun=args.rerun)
     skipped = len(sweep.evals) - len(runner.pending)
     print(f"{args.suite} {args.preset}: {len(sweep.evals)} evaluation jobs ({skipped} already done, skipped), "
           f"{episodes} episodes each, training seeds {seeds}; {len(runner.waiting)} training jobs (an existing "

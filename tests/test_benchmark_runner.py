@@ -62,6 +62,10 @@ def test_interrupted_sweep_resumes_without_redoing_finished_jobs(tmp_path, monke
     assert second[next(iter(first))] == first[next(iter(first))]
     assert sorted(row.agent for row in load_rows(tmp_path / "results.json")) == ["oracle", "random"]
 
+    assert sweep(tmp_path, *arguments, "--agents", "oracle", "--rerun") == 0
+    assert calls == ["oracle", "random", "random", "oracle"]  # --rerun evaluates a done job again
+    assert load_ledger(tmp_path / "jobs.json")[next(iter(first))]["date"] >= first[next(iter(first))]["date"]
+
 
 def _crash(request):
     raise RuntimeError("boom: the agent could not be built")
