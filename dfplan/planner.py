@@ -63,6 +63,7 @@ class PlannerConfig:
     action_mode: str = "pd"  # pd (track planned [position, velocity]: obs[:A], obs[A:2A]) | diffused (execute the planned actions)
     kp: float = 10.0  # pd: position gain
     kd: float = 1.0  # pd: velocity gain
+    goal_hold: float = 0.0  # within this distance of obs['desired_goal'], PD onto the goal at rest instead of the plan (0 = off; the oracle's hold switched on by the known goal: a labelled variant, not DF)
     history_tokens: int = 0  # executed tokens fed back as clean context (0 = condition on the current obs only)
     candidates: int = 1  # plans sampled per replan; the lowest-cost one is executed
     warm_start: int = 0  # rolling replanning: 0 = off; s > 0 = keep the previous plan's unexecuted tokens, re-noised to DDIM step s, new tail from noise, s rows per replan
@@ -81,6 +82,8 @@ class PlannerConfig:
             raise ValueError(f"warm_start must be in [0, sampler.num_steps={self.sampler.num_steps}]")
         if self.velocity_radius <= 0:
             raise ValueError("velocity_radius must be > 0")
+        if not self.goal_hold >= 0:
+            raise ValueError("goal_hold must be >= 0 (0 = off)")
 
 
 @dataclass
@@ -249,6 +252,8 @@ class DFPlanner(EpisodicAgent):
         if due:
             self._replan(due, states, batch.goals)
         actions = np.stack([self._action(env, state) for env, state in zip(self._envs, states, strict=True)])
+        if self.config.goal_hold:
+            actions = self._hold(actions, states, batch.goals)
         for env, action in zip(self._envs, actions, strict=True):
             env.last_action = action
             env.steps += 1
@@ -412,3 +417,15 @@ class DFPlanner(EpisodicAgent):
             target = env.plan_obs[j]
             action = self.config.kp * (target[:dims] - state[:dims]) + self.config.kd * (target[dims : 2 * dims] - state[dims : 2 * dims])
         return np.clip(action, self.action_low, self.action_high).astype(np.float32)
+
+    def _hold(self, actions: np.ndarray, states: np.ndarray, goals: np.ndarray | None) -> np.ndarray:
+        """``goal_hold``: where the position is within ``goal_hold`` of the goal, PD onto the goal at rest."""
+        dims = self.layout.action_dim
+        if goals is None or goals.shape[-1] != dims or states.shape[-1] < 2 * dims:
+            raise ValueError("goal_hold needs dict observations whose desired_goal is a position "
+                             "[obs[:A]] with velocity obs[A:2A]; set goal_hold=0")
+        position, velocity = states[:, :dims], states[:, dims : 2 * dims]
+        near = np.linalg.norm(goals - position, axis=-1) < self.config.goal_hold
+        hold = self.config.kp * (goals - position) - self.config.kd * velocity
+        held = np.clip(hold, self.action_low, self.action_high).astype(np.float32)
+        return np.where(near[:, None], held, actions)

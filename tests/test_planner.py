@@ -143,6 +143,28 @@ def test_warm_start_carries_the_unexecuted_plan_over_to_the_next_replan(tiny_maz
         dataclasses.replace(FAST, warm_start=4)
 
 
+def test_goal_hold_brakes_onto_the_goal_only_inside_its_radius(tiny_maze_checkpoint):
+    obs, _ = envs.make("maze2d-umaze-v1").reset(seed=0)
+    position, velocity = obs["observation"][:2], np.array([0.3, -0.2], np.float32)
+    near = {**obs, "observation": np.concatenate([position, velocity]), "desired_goal": position + [0.1, 0.0]}
+    far = {**near, "desired_goal": position + [2.0, 0.0]}
+    batch = {key: np.stack([near[key], far[key]]) for key in near}
+    plain = DFPlanner.load(tiny_maze_checkpoint, device="cpu", config=FAST)
+    held = plain.with_config(dataclasses.replace(FAST, goal_hold=0.5))
+    plain.reset(seed=0)
+    held.reset(seed=0)
+    expected = np.clip(FAST.kp * np.array([0.1, 0.0]) - FAST.kd * velocity, -1, 1)
+    actions, plain_actions = held.act(batch), plain.act(batch)
+    np.testing.assert_allclose(actions[0], expected, rtol=1e-5)  # inside 0.5: the PD hold
+    np.testing.assert_array_equal(actions[1], plain_actions[1])  # outside: the plan's action, unchanged
+    assert not np.allclose(plain_actions[0], expected)
+    unguided = held.with_config(dataclasses.replace(FAST, goal_hold=0.5, guidance="none"))
+    with pytest.raises(ValueError, match="goal_hold needs"):
+        unguided.act(near["observation"])  # a flat observation has no goal to hold
+    with pytest.raises(ValueError, match="goal_hold"):
+        dataclasses.replace(FAST, goal_hold=float("nan"))
+
+
 def test_guidance_pulls_plans_towards_the_goal(tiny_maze_checkpoint):
     obs, _ = envs.make("maze2d-umaze-v1").reset(seed=0)
     far = {**obs, "desired_goal": obs["observation"][:2] + np.array([2.5, 0.0])}
