@@ -97,6 +97,8 @@ LEVERS = {
     "goal-conditioned": "the goal-conditioned denoiser alone: no guidance",
     "goal-conditioned+learned+horizon20": "the goal-conditioned denoiser with the shipped planner (learned cost, "
                                           "20-token horizon): the best combination besides the shipped one",
+    "goal-hold": "the shipped planner, plus the oracle's control law switched on by the known goal: within 0.5 of it, "
+                 "PD onto the goal at rest instead of the plan (`goal_hold=0.5`); not DF, it measures what holding costs",
     "frame-stack20": "tokens of 20 env steps instead of 10 (retrained, same budget and 240-step window), plans of at most 15 tokens",
 }
 """Legend of the lever table: variant name -> what it changes in the shipped planner."""
