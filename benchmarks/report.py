@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -83,6 +84,7 @@ def metric_table(rows: list[ResultRow], metric: str, envs: tuple[str, ...] = ENV
 
 
 LEVER_ENVS = ("maze2d-medium-v1", "maze2d-large-v1")
+SPEED_ENVS = ("maze2d-umaze-v1", *LEVER_ENVS)  # where the sampler and lever variants were measured
 LEVERS = {
     "episode-end": "plans over the remaining episode (the paper's setting, at most 30 tokens = 300 steps) instead of a "
                    "fixed 20-token horizon; the shipped setting until the horizon rows; the rows below change one "
@@ -213,12 +215,19 @@ def plot_success_vs_reach(rows: list[ResultRow], path: Path) -> None:
     _savefig(fig, path)
 
 
-def plot_speed(rows: list[ResultRow], path: Path) -> bool:
-    """Score against ``act`` latency for the DF variants of each env that has several."""
+def _log_minor_label(value: float, _position: int) -> str:
+    """Label the 2 and 5 minor ticks of a log axis (plain numbers), leave the others blank."""
+    leading = round(value / 10 ** math.floor(math.log10(value))) if value > 0 else 0
+    return f"{value:g}" if leading in (2, 5) else ""
+
+
+def plot_speed(rows: list[ResultRow], path: Path, envs: tuple[str, ...] = SPEED_ENVS) -> bool:
+    """Score against ``act`` latency for the DF variants of each of ``envs`` that has several."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
 
-    df = [r for r in rows if r.agent == "df" and r.act_ms_median is not None]
+    df = [r for r in rows if r.agent == "df" and r.act_ms_median is not None and r.env in envs]
     envs = sorted({r.env for r in df if sum(1 for s in df if s.env == r.env) > 1})
     if not envs:
         return False
@@ -230,12 +239,44 @@ def plot_speed(rows: list[ResultRow], path: Path) -> bool:
             ax.errorbar(row.act_ms_median, row.score_mean, yerr=row.score_sem, fmt="o")
             ax.annotate(row.variant, (row.act_ms_median, row.score_mean), fontsize=7, xytext=(4, 4), textcoords="offset points")
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_minor_formatter(FuncFormatter(_log_minor_label))
         ax.set_xlabel("act latency, ms per env step (batch 1, CPU)")
         ax.set_ylabel("D4RL-normalized score")
         ax.set_title(env)
     fig.tight_layout()
     _savefig(fig, path)
     return True
+
+
+TARGET_METHODS = ("Diffusion Forcing", "Diffuser")
+"""Published methods the shipped DF planner is held against (issue 8's targets), beside the oracle."""
+
+
+def target_table(rows: list[ResultRow], published: dict, envs: tuple[str, ...] = ENV_IDS) -> str:
+    """The shipped DF planner against its targets, per env: success, then its score minus the
+    oracle's (same env and seeds) and minus each published method's mean; '' without DF rows."""
+    cells = _by_label([r for r in rows if r.variant == "default" and r.agent in ("df", "oracle")])
+    df, oracle = cells.get("df", {}), cells.get("oracle", {})
+    if not df:
+        return ""
+    head = "| env | df score | success | oracle | Δ oracle | " + " | ".join(f"{m} (published) | Δ" for m in TARGET_METHODS)
+    lines = [head + " |", "|---|" + "---|" * (4 + 2 * len(TARGET_METHODS))]
+
+    def versus(value: float | None, score: float) -> list[str]:
+        return ["—", "—"] if value is None else [f"{value:.1f}", f"{score - value:+.1f}"]
+
+    for env in envs:
+        row = df.get(env)
+        if row is None:
+            continue
+        line = [SHORT[env], f"{row.score_mean:.1f} ± {row.score_sem:.1f}", f"{100 * row.success_rate:.0f} %"]
+        line += versus(oracle[env].score_mean if env in oracle else None, row.score_mean)
+        for method in TARGET_METHODS:
+            value = published["results"].get(env, {}).get(method)
+            line += versus(None if value is None else value[0], row.score_mean)
+        lines.append("| " + " | ".join(line) + " |")
+    return "\n".join(lines)
 
 
 def headline_table(rows: list[ResultRow], published: dict) -> str:
@@ -261,6 +302,11 @@ def build_report(results_path: Path, out_dir: Path) -> str:
         "",
         "## D4RL-normalized score", "", metric_table(rows, "score", published=published), "",
         "![scores](scores.png)", "",
+        "## The shipped DF planner against its targets", "",
+        "Targets: success ≥ 95 %, a score at or above the oracle's on the same env and seeds, and above the "
+        "published Diffusion Forcing and Diffuser numbers. Δ = this project's DF score minus the target "
+        "(negative: missed by that much).", "",
+        target_table(rows, published), "",
         "## Success rate (goal reached at least once)", "", metric_table(rows, "success"), "",
         "## Mean time to first reach (env steps, successful episodes)", "", metric_table(rows, "first_reach"), "",
         "![success vs time to first reach](success_vs_reach.png)", "",

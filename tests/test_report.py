@@ -58,3 +58,19 @@ def test_lever_table_shows_every_df_variant_on_medium_and_large_beside_the_oracl
     table = report.lever_table([*rows, lever])
     assert "| df (learned) (100 ep.) | 97 % | 150 | 80 % | 140.2 ± 5.0 | 12.3 | — | — | — | — | — |" in table
     assert "| oracle (100 ep.) |" in table and "| iql" not in table
+
+
+def test_target_table_shows_by_how_much_each_target_is_met_or_missed():
+    rows = [report.ResultRow(**row) for row in json.loads(RESULTS.read_text())]
+    oracle = next(r for r in rows if r.agent == "oracle" and r.env == "maze2d-medium-v1" and r.variant == "default")
+    df = report.ResultRow(**{**oracle.to_dict(), "agent": "df", "score_mean": oracle.score_mean - 10.0,
+                             "score_sem": 4.0, "success_rate": 0.96})
+    published = {"results": {"maze2d-medium-v1": {"Diffusion Forcing": [df.score_mean + 2.5, 7.5],
+                                                  "Diffuser": [df.score_mean - 20.0, 2.7]}}}
+    table = report.target_table([oracle, df], published)
+    line = next(text for text in table.splitlines() if text.startswith("| medium |"))
+    cells = [cell.strip() for cell in line.strip("|").split("|")]
+    assert cells[2:] == ["96 %", f"{oracle.score_mean:.1f}", "-10.0", f"{df.score_mean + 2.5:.1f}", "-2.5",
+                         f"{df.score_mean - 20:.1f}", "+20.0"]
+    assert len(table.splitlines()) == 3  # header, rule, the one env with a DF row
+    assert report.target_table([oracle], published) == ""

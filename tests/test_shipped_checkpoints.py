@@ -39,3 +39,24 @@ def test_shipped_variant_checkpoints_load_and_act(path):
     obs, _ = env.reset(seed=0)
     action = planner.act(obs)
     assert action.shape == (2,) and np.all(np.abs(action) <= 1)
+
+
+VIDEO = sorted((resolve_checkpoint("maze2d-umaze-v1").parent / "video").glob("*.pt"))
+
+
+@pytest.mark.parametrize("path", VIDEO, ids=lambda p: p.stem)
+def test_shipped_video_world_model_loads_and_scores_frames(path):
+    import torch
+
+    from dfplan.video.cli import _load
+
+    assert path.stat().st_size <= 20 * 2**20
+    model, meta = _load(str(path), "cpu")
+    assert meta["video"]["method"] in path.stem and meta["video"]["env"] in path.stem
+    layout, horizon = model.config.layout, model.config.horizon
+    generator = torch.Generator().manual_seed(0)
+    frames = torch.rand(2, horizon, layout.token_dim, generator=generator)  # pixels in [0, 1]
+    actions = torch.rand(2, horizon, model.config.token_cond_dim, generator=generator) * 2 - 1
+    with torch.no_grad():
+        loss = model(frames, frames[:, 0, : layout.obs_dim], token_cond=actions, generator=generator)
+    assert torch.isfinite(loss) and loss.item() > 0

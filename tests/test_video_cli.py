@@ -33,6 +33,23 @@ def test_train_writes_a_video_checkpoint_with_its_method(runs):
     assert model.config.denoiser.backbone == "video" and not model.config.denoiser.causal
 
 
+def test_ship_writes_the_ema_weights_alone(runs):
+    import torch
+
+    from dfplan.checkpoint import load_checkpoint
+
+    shipped = runs / "shipped" / "df.pt"
+    assert main(["ship", "--run", str(runs / "df" / "checkpoint.pt"), "--out", str(shipped)]) == 0
+    data = torch.load(shipped, map_location="cpu", weights_only=False)
+    assert data["ema_weights"] is None and data["meta"]["shipped_from"].endswith("checkpoint.pt")
+    run_model, _ = load_checkpoint(runs / "df" / "checkpoint.pt", "cpu", use_ema=True)
+    shipped_model, meta = load_checkpoint(shipped, "cpu")
+    assert meta["video"]["method"] == "df"
+    for name, value in run_model.state_dict().items():
+        torch.testing.assert_close(shipped_model.state_dict()[name], value, rtol=0, atol=0)
+    assert main(["ship", "--run", str(runs / "missing.pt"), "--out", str(shipped)]) == 2
+
+
 def test_generate_writes_a_gif_and_a_strip(runs, capsys):
     gif = runs / "rollout.gif"
     assert main(["generate", "--checkpoint", str(runs / "df" / "checkpoint.pt"), "--test-clips", str(runs / "test.npz"),
