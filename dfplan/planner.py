@@ -241,6 +241,8 @@ class DFPlanner(EpisodicAgent):
         began = time.perf_counter()
         batch = self._as_batch(obs)
         states = batch.states.astype(np.float32)
+        if self.config.goal_hold:
+            self._check_hold(batch.goals)  # before any episode state changes
         if len(self._envs) != len(states):
             self._envs = [_EnvState() for _ in states]
         for env, state in zip(self._envs, states, strict=True):
@@ -418,12 +420,15 @@ class DFPlanner(EpisodicAgent):
             action = self.config.kp * (target[:dims] - state[:dims]) + self.config.kd * (target[dims : 2 * dims] - state[dims : 2 * dims])
         return np.clip(action, self.action_low, self.action_high).astype(np.float32)
 
-    def _hold(self, actions: np.ndarray, states: np.ndarray, goals: np.ndarray | None) -> np.ndarray:
-        """``goal_hold``: where the position is within ``goal_hold`` of the goal, PD onto the goal at rest."""
+    def _check_hold(self, goals: np.ndarray | None) -> None:
         dims = self.layout.action_dim
-        if goals is None or goals.shape[-1] != dims or states.shape[-1] < 2 * dims:
+        if goals is None or goals.shape[-1] != dims or self.layout.obs_dim < 2 * dims:
             raise ValueError("goal_hold needs dict observations whose desired_goal is a position "
                              "[obs[:A]] with velocity obs[A:2A]; set goal_hold=0")
+
+    def _hold(self, actions: np.ndarray, states: np.ndarray, goals: np.ndarray) -> np.ndarray:
+        """``goal_hold``: where the position is within ``goal_hold`` of the goal, PD onto the goal at rest."""
+        dims = self.layout.action_dim
         position, velocity = states[:, :dims], states[:, dims : 2 * dims]
         near = np.linalg.norm(goals - position, axis=-1) < self.config.goal_hold
         hold = self.config.kp * (goals - position) - self.config.kd * velocity

@@ -161,6 +161,7 @@ def test_goal_hold_brakes_onto_the_goal_only_inside_its_radius(tiny_maze_checkpo
     unguided = held.with_config(dataclasses.replace(FAST, goal_hold=0.5, guidance="none"))
     with pytest.raises(ValueError, match="goal_hold needs"):
         unguided.act(near["observation"])  # a flat observation has no goal to hold
+    assert unguided._envs == []  # refused before any episode state changed
     with pytest.raises(ValueError, match="goal_hold"):
         dataclasses.replace(FAST, goal_hold=float("nan"))
 

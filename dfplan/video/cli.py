@@ -34,7 +34,6 @@ from dfplan.video.evaluate import (
 from dfplan.video.presets import METHODS, PRESETS, VideoData, get_preset
 from dfplan.video.rollout import RolloutConfig, method_rollout
 
-SHIPPED_DIR = Path(__file__).resolve().parents[2] / "results" / "checkpoints" / "video"
 FIXED_MODEL_FIELDS = ("model.layout.obs_dim", "model.layout.action_dim", "model.layout.use_reward",
                       "model.layout.frame_stack", "model.token_cond_dim", "model.normalization",
                       "model.denoiser.frame_size", "model.denoiser.backbone")
@@ -100,11 +99,12 @@ def _train(args: argparse.Namespace) -> int:
 def _ship(args: argparse.Namespace) -> int:
     """Write a compact checkpoint to ship: the EMA weights as the weights, no optimizer state."""
     from dfplan.checkpoint import save_checkpoint
+    from dfplan.planner import checkpoint_dir
 
     model, meta = _load(args.source, "cpu")
     video = meta["video"]
     name = f"{video.get('env') or 'clips'}-{video['method']}.pt"
-    out = Path(args.out) if args.out else SHIPPED_DIR / name
+    out = Path(args.out) if args.out else checkpoint_dir() / "video" / name
     save_checkpoint(out, model, None, {**meta, "shipped_from": str(args.source)})
     print(f"shipped {model.num_parameters():,} parameters -> {out} ({out.stat().st_size / 1e6:.1f} MB)")
     return 0
@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ship = commands.add_parser("ship", help="write a run's EMA weights as a compact checkpoint to ship")
     ship.add_argument("--run", dest="source", required=True, help="a training run's checkpoint.pt")
-    ship.add_argument("--out", help="output file (default results/checkpoints/video/<env>-<method>.pt)")
+    ship.add_argument("--out", help="output file (default <checkpoint dir>/video/<env>-<method>.pt: results/checkpoints or $DFPLAN_CHECKPOINT_DIR)")
     ship.set_defaults(run=_ship)
 
     gen = commands.add_parser("generate", help="roll out a held-out clip's actions: GIF (generated | truth) and PNG strip")
