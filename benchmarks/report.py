@@ -16,7 +16,7 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
-from benchmarks.results import DEFAULT_RESULTS_PATH, ResultRow, load_rows
+from benchmarks.results import DEFAULT_RESULTS_PATH, ResultRow, ResultsFormatError, load_rows
 from envs.mazes import ENV_IDS
 
 PUBLISHED_PATH = Path(__file__).with_name("published_maze2d.json")
@@ -366,12 +366,22 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS_PATH)
     parser.add_argument("--out", type=Path, default=None, help="report folder (default: beside the results file)")
-    parser.add_argument("--readme", type=Path, default=Path("README.md"), help="README whose headline table to update ('-' to skip)")
+    parser.add_argument("--readme", type=Path, default=None,
+                        help="README whose headline table to update (default: README.md for the default results "
+                             "file, none for another; '-' to skip)")
     args = parser.parse_args(argv)
-    table = build_report(args.results, args.out or args.results.parent)
-    if str(args.readme) != "-" and args.readme.exists():
-        updated = update_readme(args.readme, table)
-        print(f"headline table {'copied into' if updated else 'NOT copied (no markers) into'} {args.readme}")
+    if not args.results.is_file():
+        parser.error(f"--results {args.results}: no such file")
+    readme = args.readme
+    if readme is None and args.results.resolve() == Path(DEFAULT_RESULTS_PATH).resolve():
+        readme = Path("README.md")  # another results file must not rewrite the project's headline table
+    try:
+        table = build_report(args.results, args.out or args.results.parent)
+    except ResultsFormatError as error:
+        parser.error(str(error))
+    if readme is not None and str(readme) != "-" and readme.exists():
+        updated = update_readme(readme, table)
+        print(f"headline table {'copied into' if updated else 'NOT copied (no markers) into'} {readme}")
     print(f"report: {(args.out or args.results.parent) / 'README.md'}")
 
 

@@ -7,8 +7,6 @@ Loading needs no dataset, env or optimizer and never unpickles code
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -55,8 +53,9 @@ def read_torch_file(path: str | os.PathLike, what: str = "checkpoint") -> dict[s
         raise FileNotFoundError(f"{what} not found: {path}")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, pickle.UnpicklingError) as err:
-        raise CheckpointError(f"{path} is not a readable {what} (corrupt or truncated?): {err}") from err
+    except Exception as err:  # torch.load fails in many ways on foreign bytes (KeyError on a text file, ...)
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise CheckpointError(f"{path} is not a readable {what} (corrupt or truncated?): {reason}") from err
     if not isinstance(data, dict):
         raise CheckpointError(f"{path} does not hold a dfplan {what}")
     return data

@@ -76,20 +76,24 @@ def _ship(args: argparse.Namespace) -> int:
         print(f"shipped {args.agent} model -> {call_plugin('ship_agent', args.env, args.agent, args.source)}")
         return 0
     from dfplan.checkpoint import load_checkpoint, save_checkpoint
-    from dfplan.planner import PlannerConfig, checkpoint_dir
+    from dfplan.planner import PlannerConfig, checkpoint_dir, maze_name
 
     model, meta = load_checkpoint(args.source, "cpu", use_ema=True)
+    if meta.get("env") and maze_name(meta["env"]) != maze_name(args.env):
+        raise ValueError(f"{args.source} was trained on {meta['env']}, not on {args.env}'s maze")
+    out = Path(args.out) if args.out else checkpoint_dir() / f"{maze_name(args.env)}.pt"
+    if out.exists() and not args.force:
+        raise ValueError(f"{out} exists; pass --force to replace it")
     base = PlannerConfig()
     config = from_arguments(PlannerConfig, args, "planner", base)
     env = call_plugin("make_env", args.env)
     steps = getattr(env.spec, "max_episode_steps", None)
     if config.to_episode_end and not config.episode_steps and steps:
         config = dataclasses.replace(config, episode_steps=int(steps))  # so loading needs no env
-    meta = {**meta, "planner": to_dict(config), "env": args.env,
+    meta = {**meta, "planner": to_dict(config), "env": maze_name(args.env),
             "action_low": env.action_space.low.tolist(), "action_high": env.action_space.high.tolist(),
             "shipped_from": str(args.source)}
     env.close()
-    out = Path(args.out) if args.out else checkpoint_dir() / f"{args.env.replace('multi2d-', 'maze2d-')}.pt"
     save_checkpoint(out, model, None, meta)
     print(f"shipped {model.num_parameters():,} parameters -> {out} ({out.stat().st_size / 1e6:.1f} MB)")
     return 0
@@ -144,10 +148,12 @@ def _train(args: argparse.Namespace) -> int:
     from dfplan.model import ModelConfig
     from dfplan.presets import get_preset
     from dfplan.tokens import TokenLayout
-    from dfplan.training import TrainConfig, train
+    from dfplan.training import TrainConfig, check_run_folder, train
 
     if (args.data is None) == (args.env is None):
         raise ValueError("give exactly one of --data (a trajectory .npz) or --env (a registered dataset)")
+    if args.out:
+        check_run_folder(args.out, args.resume)  # before the data loads
     data = Trajectories.load(args.data) if args.data else call_plugin("load_dataset", args.env, create=True)
     preset = get_preset(args.preset) if args.preset else None
     if preset is not None:
@@ -163,6 +169,7 @@ def _train(args: argparse.Namespace) -> int:
     out = args.out or f"runs/{args.env or Path(args.data).stem}-{args.preset or 'custom'}-seed{train_config.seed}"
     meta = {"data": str(args.data) if args.data else args.env, "env": args.env, "preset": args.preset,
             "command": "python -m dfplan " + " ".join(args.argv)}
+    check_run_folder(out, args.resume)
     source = data
     if args.goal_conditioned:
         from dfplan.data import HindsightGoals
@@ -296,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     shp.add_argument("--run", dest="source", required=True, help="a run's checkpoint.pt (baselines: the run folder)")
     shp.add_argument("--env", required=True, help="env the checkpoint serves (names the file; supplies action bounds)")
     shp.add_argument("--out", help="output file (default results/checkpoints/<env>.pt)")
+    shp.add_argument("--force", action="store_true", help="replace an existing output file")
     add_arguments(shp, PlannerConfig, "planner")
     shp.set_defaults(run=_ship)
 

@@ -124,11 +124,17 @@ def shipped_names() -> list[str]:
     return [f"{kind}-{maze}-v1" for kind in ("maze2d", "multi2d") for maze in SHIPPED_MAZES]
 
 
+def maze_name(env_id: str) -> str:
+    """The maze an env id plans in (``dfplan/multi2d-large-v1`` -> ``maze2d-large-v1``): one
+    model serves a maze's maze2d and multi2d envs."""
+    return env_id.rsplit("/", 1)[-1].replace("multi2d-", "maze2d-")
+
+
 def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
     """A shipped name (``maze2d-large-v1``) or a file path -> the checkpoint file."""
     text = str(name_or_path)
     if text in shipped_names():
-        return checkpoint_dir() / f"{text.replace('multi2d-', 'maze2d-')}.pt"
+        return checkpoint_dir() / f"{maze_name(text)}.pt"
     path = Path(text)
     if path.suffix or path.exists() or os.sep in text:
         return path
@@ -198,7 +204,12 @@ class DFPlanner(EpisodicAgent):
         return planner
 
     def check_env(self, env: Any) -> None:
-        """Raise ``ValueError`` if ``env``'s spaces do not match the checkpoint; adopt its bounds and length."""
+        """Raise ``ValueError`` if ``env``'s spaces, or its maze, do not match the checkpoint; adopt its
+        bounds and length."""
+        trained, env_id = getattr(self, "meta", {}).get("env"), getattr(getattr(env, "spec", None), "id", None)
+        if trained and env_id and maze_name(trained) != maze_name(env_id):
+            raise ValueError(f"this checkpoint was trained on {trained}; the env is {env_id} "
+                             "(a model plans only in the maze it was trained on)")
         obs_space = env.observation_space
         inner = obs_space["observation"] if hasattr(obs_space, "spaces") and "observation" in obs_space.spaces else obs_space
         act_space = env.action_space

@@ -111,6 +111,13 @@ class _Metrics:
             f.write(json.dumps(row) + "\n")
 
 
+def check_run_folder(out_dir: str | os.PathLike, resume: bool) -> None:
+    """Refuse to start a fresh run over an earlier one (``ValueError``): resume it or pick another folder."""
+    out = Path(out_dir)
+    if not resume and ((out / "checkpoint.pt").exists() or (out / "train_state.pt").exists()):
+        raise ValueError(f"{out} already holds a training run: pass --resume to continue it, or choose another --out")
+
+
 def train(model_config: ModelConfig, train_config: TrainConfig, data: Trajectories | WindowSource,
           out_dir: str | os.PathLike, *, resume: bool = False, progress: bool = True,
           meta: dict | None = None) -> DiffusionForcing:
@@ -152,6 +159,12 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data: Trajectori
     start, wall_before = 0, 0.0
     state_path = out / "train_state.pt"
     if resume and state_path.exists():
+        saved = out / "checkpoint.pt"
+        if saved.exists() and (found := read_torch_file(saved, "checkpoint").get("config")) != to_dict(model_config):
+            differing = sorted(key for key in {*found, *to_dict(model_config)}
+                               if found.get(key) != to_dict(model_config).get(key))
+            raise ValueError(f"{out} holds a run of another model (differs in {', '.join(differing)}); "
+                             "resume it with its own settings, or choose another --out")
         state = read_torch_file(state_path, "training state")
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])

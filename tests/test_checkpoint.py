@@ -37,6 +37,9 @@ def test_truncated_checkpoint_is_a_clear_error(trained_walk_model, tmp_path):
     path.write_bytes(path.read_bytes()[:300])
     with pytest.raises(CheckpointError, match="corrupt or truncated"):
         load_checkpoint(path)
+    path.write_text("episodes,score\n1,2\n")  # a text file given by mistake (torch raises KeyError on it)
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_checkpoint(path)
 
 
 def test_foreign_or_incompatible_checkpoints_are_rejected(trained_walk_model, tmp_path):

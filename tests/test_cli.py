@@ -50,3 +50,19 @@ def test_unknown_choices_in_flags_are_clear_errors(walk, tmp_path, capsys):
     code = cli.main(["train", "--data", str(tmp_path / "w.npz"), "--out", str(tmp_path / "r"),
                      "--model.denoiser.backbone", "lstm"])
     assert code == 2 and "valid: rnn, transformer" in capsys.readouterr().err
+
+
+def test_train_neither_overwrites_a_run_nor_resumes_it_as_another_model(walk, tmp_path, capsys):
+    walk.generate(4, 16).save(tmp_path / "w.npz")
+    run = ["train", "--data", str(tmp_path / "w.npz"), "--out", str(tmp_path / "r"), "--train.steps", "2",
+           "--train.checkpoint_every", "1", "--train.warmup_steps", "1", "--model.denoiser.width", "16",
+           "--model.denoiser.depth", "1", "--model.denoiser.heads", "2", "--device", "cpu"]
+    assert cli.main(run) == 0
+    before = (tmp_path / "r" / "checkpoint.pt").read_bytes()
+    assert cli.main(run) == 2
+    assert "already holds a training run: pass --resume" in capsys.readouterr().err
+    wider = [*run, "--resume", "--model.denoiser.width", "32"]
+    assert cli.main(wider) == 2
+    assert "holds a run of another model (differs in denoiser)" in capsys.readouterr().err
+    assert (tmp_path / "r" / "checkpoint.pt").read_bytes() == before  # nothing lost
+    assert cli.main([*run, "--resume"]) == 0  # the same model resumes (here: already finished)

@@ -51,3 +51,31 @@ def test_plan_rejects_bad_coordinates(tiny_maze_checkpoint, tmp_path, args, caps
 def test_unknown_env_names_the_plugins(tiny_maze_checkpoint, capsys):
     assert cli.main(["eval", "--checkpoint", str(tiny_maze_checkpoint), "--env", "CartPole-v1"]) == 2
     assert "no dfplan plugin knows env 'CartPole-v1'" in capsys.readouterr().err
+
+
+def test_ship_refuses_another_maze_and_an_existing_file_without_force(tiny_maze_checkpoint, tmp_path, capsys):
+    out = tmp_path / "shipped.pt"
+    ship = ["ship", "--run", str(tiny_maze_checkpoint), "--out", str(out)]
+    assert cli.main([*ship, "--env", "maze2d-umaze-v1"]) == 0
+    assert cli.main([*ship, "--env", "maze2d-umaze-v1"]) == 2
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert cli.main([*ship, "--env", "multi2d-umaze-v1", "--force", "--planner.horizon", "6"]) == 0  # same maze
+    assert DFPlanner.load(out, device="cpu").config.horizon == 6
+    again = ["ship", "--run", str(out), "--out", str(tmp_path / "again.pt")]  # the shipped file names its maze
+    assert cli.main([*again, "--env", "maze2d-large-v1"]) == 2
+    assert "trained on maze2d-umaze-v1, not on maze2d-large-v1" in capsys.readouterr().err
+    assert not (tmp_path / "again.pt").exists()
+
+
+def test_a_planner_refuses_an_env_of_another_maze(tiny_maze_checkpoint, tmp_path, capsys):
+    import envs
+
+    out = tmp_path / "shipped.pt"
+    assert cli.main(["ship", "--run", str(tiny_maze_checkpoint), "--env", "maze2d-umaze-v1", "--out", str(out)]) == 0
+    DFPlanner.load(out, device="cpu", env=envs.make("multi2d-umaze-v1"))  # one model serves both envs of its maze
+    with pytest.raises(ValueError, match="trained on maze2d-umaze-v1; the env is dfplan/maze2d-large-v1"):
+        DFPlanner.load(out, device="cpu", env=envs.make("maze2d-large-v1"))
+    results = tmp_path / "results.json"
+    assert cli.main(["eval", "--checkpoint", str(out), "--env", "maze2d-large-v1", "--episodes", "1",
+                     "--results", str(results), *FAST]) == 2
+    assert "plans only in the maze it was trained on" in capsys.readouterr().err and not results.exists()

@@ -70,10 +70,12 @@ def _rollout_config(args: argparse.Namespace, model, meta: dict) -> RolloutConfi
 
 
 def _train(args: argparse.Namespace) -> int:
-    from dfplan.training import train
+    from dfplan.training import check_run_folder, train
 
     if (args.env is None) == (args.clips is None):
         raise ValueError("give exactly one of --env (an env with a video_dataset plugin hook) or --clips (a .npz)")
+    if args.out:
+        check_run_folder(args.out, args.resume)  # before the clips are rendered
     preset = get_preset(args.preset)
     data = from_arguments(VideoData, args, "video", preset.data)
     preset = dataclasses.replace(preset, data=data)
@@ -88,6 +90,7 @@ def _train(args: argparse.Namespace) -> int:
     train_config = from_arguments(TrainConfig, args, "train", base_train)
     name = args.env or Path(args.clips).stem
     out = args.out or f"runs/video/{name}-{args.preset}-{args.method}-seed{train_config.seed}"
+    check_run_folder(out, args.resume)
     meta = {"video": {"env": args.env, "method": args.method, "preset": args.preset, "data": to_dict(data),
                       "clips": args.clips}, "command": _command(args)}
     model = train(model_config, train_config, VideoWindows(clips, model_config.horizon), out, resume=args.resume,
@@ -105,6 +108,8 @@ def _ship(args: argparse.Namespace) -> int:
     video = meta["video"]
     name = f"{video.get('env') or 'clips'}-{video['method']}.pt"
     out = Path(args.out) if args.out else checkpoint_dir() / "video" / name
+    if out.exists() and not args.force:
+        raise ValueError(f"{out} exists; pass --force to replace it")
     save_checkpoint(out, model, None, {**meta, "shipped_from": str(args.source)})
     print(f"shipped {model.num_parameters():,} parameters -> {out} ({out.stat().st_size / 1e6:.1f} MB)")
     return 0
@@ -218,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     ship = commands.add_parser("ship", help="write a run's EMA weights as a compact checkpoint to ship")
     ship.add_argument("--run", dest="source", required=True, help="a training run's checkpoint.pt")
     ship.add_argument("--out", help="output file (default <checkpoint dir>/video/<env>-<method>.pt: results/checkpoints or $DFPLAN_CHECKPOINT_DIR)")
+    ship.add_argument("--force", action="store_true", help="replace an existing output file")
     ship.set_defaults(run=_ship)
 
     gen = commands.add_parser("generate", help="roll out a held-out clip's actions: GIF (generated | truth) and PNG strip")
