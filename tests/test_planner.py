@@ -146,8 +146,8 @@ def test_warm_start_carries_the_unexecuted_plan_over_to_the_next_replan(tiny_maz
 def test_goal_hold_brakes_onto_the_goal_only_inside_its_radius(tiny_maze_checkpoint):
     obs, _ = envs.make("maze2d-umaze-v1").reset(seed=0)
     position, velocity = obs["observation"][:2], np.array([0.3, -0.2], np.float32)
-    near = {**obs, "observation": np.concatenate([position, velocity]), "desired_goal": position + [0.1, 0.0]}
-    far = {**near, "desired_goal": position + [2.0, 0.0]}
+    near = {**obs, "observation": np.concatenate([position, velocity]), "desired_goal": position + np.array([0.1, 0.0])}
+    far = {**near, "desired_goal": position + np.array([2.0, 0.0])}
     batch = {key: np.stack([near[key], far[key]]) for key in near}
     plain = DFPlanner.load(tiny_maze_checkpoint, device="cpu", config=FAST)
     held = plain.with_config(dataclasses.replace(FAST, goal_hold=0.5))

@@ -18,7 +18,6 @@ from torch import Tensor, nn
 from dfplan.denoisers.base import Cache, Denoiser, DenoiserConfig
 from dfplan.denoisers.layers import LevelEmbedding
 
-
 Rotation = tuple[Tensor, Tensor]
 """``(cos, sin)`` of the rotary angles, each ``(L, hs/2)``: computed once per forward pass."""
 
