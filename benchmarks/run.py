@@ -37,7 +37,7 @@ from benchmarks.engines import ENGINES, Engine, make_engine
 from benchmarks.jobs import EvalJob, JobOutcome, TrainJob, run_eval_job, run_train_job
 from benchmarks.ledger import ledger_path, load_ledger, pooled_row, record_outcome, still_done
 from benchmarks.registry import AGENTS, TrainedModel, TrainRequest, get_agent_spec
-from benchmarks.results import DEFAULT_RESULTS_PATH, upsert_rows
+from benchmarks.results import DEFAULT_RESULTS_PATH, load_rows, upsert_rows
 from envs.mazes import ENV_IDS, get_env_spec
 
 SUITES = {"maze2d": ENV_IDS}
@@ -217,15 +217,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     preset = PRESETS[args.preset]
+    from dfplan.device import resolve_device
+
     try:
         agents = _csv(args.agents)
         for agent in agents:
             get_agent_spec(agent)
         env_ids = list(SUITES[args.suite]) if args.envs == "all" else [get_env_spec(e).env_id for e in _csv(args.envs)]
-        seeds = [int(s) for s in _csv(args.seeds)] if args.seeds else list(preset.seeds)
+        resolve_device(args.device)  # an unknown or missing device fails here, not inside every job
+        load_rows(args.results)  # a corrupt results file fails before any job runs, not after
+        load_ledger(ledger_path(args.results))
     except ValueError as error:
         parser.error(str(error))
-    episodes = args.episodes or preset.episodes
+    try:
+        seeds = [int(s) for s in _csv(args.seeds)] if args.seeds is not None else list(preset.seeds)
+    except ValueError:
+        parser.error(f"--seeds takes comma-separated integers, got {args.seeds!r}")
+    episodes = preset.episodes if args.episodes is None else args.episodes
     if not agents or not env_ids or not seeds or episodes < 1 or args.workers < 0:
         parser.error("need at least one agent, env and seed, --episodes >= 1 and --workers >= 0")
     command = shlex.join(["python", "-m", "benchmarks.run", *(sys.argv[1:] if argv is None else argv)])

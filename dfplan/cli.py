@@ -53,9 +53,25 @@ def _load_agent(args: argparse.Namespace):
     return agent, agent.meta.get("seed"), {"checkpoint": str(args.checkpoint), "training": facts, **options}
 
 
+def _check_results_file(path: str) -> None:
+    """Refuse a results file that cannot take a row before the evaluation runs, not after."""
+    results = Path(path)
+    if results.is_dir():
+        raise ValueError(f"--results {results} is a folder; give a .json file (or 'none')")
+    if results.exists():
+        try:
+            rows = json.loads(results.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"--results {results} is not valid JSON ({err}); fix or move it") from err
+        if not isinstance(rows, list):
+            raise ValueError(f"--results {results} does not hold a list of result rows")
+
+
 def _eval(args: argparse.Namespace) -> int:
     import shlex
 
+    if args.results != "none":
+        _check_results_file(args.results)
     agent, train_seed, extra = _load_agent(args)
     command = shlex.join(["python", "-m", "dfplan", *args.argv])
     row = call_plugin("evaluate_agent", args.env, agent, args.episodes, args.seed,
@@ -238,9 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="train a tiny model on a built-in known distribution and check its samples")
-    demo.add_argument("--steps", type=int, default=1500, help="training steps (default: 1500, about 30 s on 2 CPU cores)")
+    demo.add_argument("--steps", type=positive_int, default=1500, help="training steps (default: 1500, about 30 s on 2 CPU cores)")
     demo.add_argument("--backbone", choices=("transformer", "rnn"), default="transformer")
-    demo.add_argument("--samples", type=int, default=512, help="sequences sampled per schedule")
+    demo.add_argument("--samples", type=positive_int, default=512, help="sequences sampled per schedule")
     demo.add_argument("--out", default="runs/demo", help="run folder (checkpoint, metrics, picture)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--device", default="auto")
@@ -274,9 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     evl.add_argument("--actions", choices=("track", "diffused"), help="diffuser: track the planned states (default) "
                                                                       "or execute the diffused actions")
     evl.add_argument("--env", required=True, help="env id, e.g. maze2d-umaze-v1")
-    evl.add_argument("--episodes", type=int, default=100)
+    evl.add_argument("--episodes", type=positive_int, default=100)
     evl.add_argument("--seed", type=int, default=0, help="first eval seed (episode i uses seed + i)")
-    evl.add_argument("--batch", type=int, default=50, help="episodes run in lockstep through one batched act (latency is timed at batch 1)")
+    evl.add_argument("--batch", type=positive_int, default=50, help="episodes run in lockstep through one batched act (latency is timed at batch 1)")
     evl.add_argument("--variant", default="default", help="row label for this planner configuration")
     evl.add_argument("--agent-name", help="row label for the agent (default: --agent)")
     evl.add_argument("--results", default="results/maze2d/results.json", help="results file to upsert into ('none': don't write)")
@@ -320,13 +336,24 @@ def build_parser() -> argparse.ArgumentParser:
     smp.add_argument("--checkpoint", required=True)
     smp.add_argument("--cond", required=True, help="first observation, comma-separated raw values")
     smp.add_argument("--horizon", type=int, default=0, help="tokens to sample (default: the training horizon)")
-    smp.add_argument("--n", type=int, default=16, help="number of sequences")
+    smp.add_argument("--n", type=positive_int, default=16, help="number of sequences")
     smp.add_argument("--out", default="samples.npz")
     smp.add_argument("--seed", type=int, default=0)
     smp.add_argument("--device", default="auto")
     add_arguments(smp, SamplerConfig, "sampler")
     smp.set_defaults(run=_sample)
     return parser
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (a count, a batch, a frame rate)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def run_command(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:

@@ -109,6 +109,27 @@ def test_unknown_agent_names_error_clearly(tmp_path, capsys):
     assert not (tmp_path / "jobs.json").exists()
 
 
+@pytest.mark.parametrize("extra, message", [
+    (["--episodes", "0"], "--episodes >= 1"),
+    (["--seeds", ""], "at least one agent, env and seed"),
+    (["--seeds", "a,b"], "--seeds takes comma-separated integers"),
+    (["--device", "tpu9"], "unknown device 'tpu9'"),
+])
+def test_bad_sweep_settings_fail_before_any_job(tmp_path, capsys, extra, message):
+    with pytest.raises(SystemExit) as exit_info:
+        sweep(tmp_path, "--agents", "random", "--envs", ENV, *extra)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "jobs.json").exists()
+
+
+def test_a_corrupt_results_file_fails_before_any_job_and_is_kept(tmp_path, capsys):
+    (tmp_path / "results.json").write_text('[{"env": ')
+    with pytest.raises(SystemExit) as exit_info:
+        sweep(tmp_path, "--agents", "random", "--envs", ENV, "--episodes", "1")
+    assert exit_info.value.code == 2 and "not valid JSON" in capsys.readouterr().err
+    assert (tmp_path / "results.json").read_text() == '[{"env": ' and not (tmp_path / "jobs.json").exists()
+
+
 def test_df_uses_the_shipped_checkpoint_and_pools_training_seeds(tmp_path, monkeypatch, tiny_maze_checkpoint):
     shipped = tmp_path / "checkpoints"
     shipped.mkdir()

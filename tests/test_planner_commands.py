@@ -79,3 +79,15 @@ def test_a_planner_refuses_an_env_of_another_maze(tiny_maze_checkpoint, tmp_path
     assert cli.main(["eval", "--checkpoint", str(out), "--env", "maze2d-large-v1", "--episodes", "1",
                      "--results", str(results), *FAST]) == 2
     assert "plans only in the maze it was trained on" in capsys.readouterr().err and not results.exists()
+
+
+def test_eval_refuses_an_unusable_results_file_before_evaluating(tiny_maze_checkpoint, tmp_path, capsys):
+    corrupt = tmp_path / "results.json"
+    corrupt.write_text('[{"env": ')
+    base = ["eval", "--checkpoint", str(tiny_maze_checkpoint), "--env", "maze2d-umaze-v1", "--episodes", "1", *FAST]
+    assert cli.main([*base, "--results", str(corrupt)]) == 2
+    assert "is not valid JSON" in capsys.readouterr().err and corrupt.read_text() == '[{"env": '
+    assert cli.main([*base, "--results", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse: a count must be >= 1
+        cli.main([*base, "--episodes", "0"])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dfplan.cli import run_command
+from dfplan.cli import positive_int, run_command
 from dfplan.config import add_arguments, from_arguments, from_dict, to_dict
 from dfplan.model import ModelConfig
 from dfplan.provenance import git_commit
@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--cache", default=str(DEFAULT_CACHE), help="folder of cached clip .npz files")
         sub.add_argument("--seed", type=int, default=0, help="sampling seed")
         sub.add_argument("--device", default="auto")
-        sub.add_argument("--every", type=int, default=10, help="PNG strip: one frame in this many")
+        sub.add_argument("--every", type=positive_int, default=10, help="PNG strip: one frame in this many")
         add_arguments(sub, RolloutConfig, "rollout")
 
     ship = commands.add_parser("ship", help="write a run's EMA weights as a compact checkpoint to ship")
@@ -228,20 +228,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = commands.add_parser("generate", help="roll out a held-out clip's actions: GIF (generated | truth) and PNG strip")
     gen.add_argument("--checkpoint", required=True)
-    gen.add_argument("--frames", type=int, default=200, help="frames to generate after the context")
+    gen.add_argument("--frames", type=positive_int, default=200, help="frames to generate after the context")
     gen.add_argument("--out", default="rollout.gif", help="GIF path")
     gen.add_argument("--png", help="PNG strip path (default: the GIF's path with .png)")
     gen.add_argument("--clip", type=int, default=0, help="which held-out clip gives the context and the actions")
-    gen.add_argument("--fps", type=int, default=10)
+    gen.add_argument("--fps", type=positive_int, default=10)
     held_out(gen)
     gen.set_defaults(run=_generate)
 
     evl = commands.add_parser("evaluate", help="score checkpoints on held-out clips; writes results.json, table, plot")
     evl.add_argument("--checkpoints", nargs="+", required=True, metavar="[LABEL=]PATH",
                      help="checkpoints to score (label defaults to the method)")
-    evl.add_argument("--frames", type=int, default=200, help="frames to generate after the context")
-    evl.add_argument("--clips", type=int, default=32, help="held-out clips rolled out per checkpoint")
-    evl.add_argument("--batch", type=int, default=32, help="clips generated at once")
+    evl.add_argument("--frames", type=positive_int, default=200, help="frames to generate after the context")
+    evl.add_argument("--clips", type=positive_int, default=32, help="held-out clips rolled out per checkpoint")
+    evl.add_argument("--batch", type=positive_int, default=32, help="clips generated at once")
     evl.add_argument("--out", default=str(RESULTS_DIR), help="folder for results.json, results.md, plots")
     held_out(evl)
     evl.set_defaults(run=_evaluate)
