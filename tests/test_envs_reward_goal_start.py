@@ -91,3 +91,16 @@ def test_reset_is_reproducible_from_seed():
     a, _ = env.reset(seed=7)
     b, _ = env.reset(seed=7)
     assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_pinned_start_or_goal_outside_the_free_cells_is_a_clear_error():
+    env = envs.make("maze2d-umaze-v1")
+    wall = MAZES["umaze"].cell_to_xy((0, 0))  # the outer wall
+    with pytest.raises(ValueError, match="not in a free cell of the umaze maze"):
+        env.reset(seed=0, options={"start_xy": wall})
+    with pytest.raises(ValueError, match="not in a free cell"):
+        env.reset(seed=0, options={"goal_xy": [100.0, 100.0]})
+    with pytest.raises(ValueError, match="two finite numbers"):
+        env.reset(seed=0, options={"start_xy": [np.nan, 0.0]})
+    obs, _ = env.reset(seed=0, options={"start_xy": MAZES["umaze"].goal_xy})
+    np.testing.assert_allclose(obs["observation"][:2], MAZES["umaze"].goal_xy)
