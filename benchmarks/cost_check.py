@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from dfplan.cost_to_go import CostToGo, load_cost_to_go
-from envs.mazes import MazeSpec, get_env_spec
+from envs.mazes import ENV_IDS, MazeSpec, get_env_spec
 
 MOVES = ((1, 0), (-1, 0), (0, 1), (0, -1))
 
@@ -131,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         model = load_cost_to_go(args.cost)
         maze = get_env_spec(args.env).maze
+        trained = model.meta.get("data")  # an env id, or the .npz the cost was fitted on
+        if trained in ENV_IDS and get_env_spec(trained).maze.name != maze.name:
+            raise ValueError(f"{args.cost} was fitted on {trained}'s data, not on the {maze.name} maze of {args.env}")
+        if args.png and Path(args.png).suffix.lower() not in (".png", ".pdf", ".svg", ".jpg"):
+            raise ValueError(f"--png {args.png}: give a .png (or .pdf, .svg, .jpg) path")
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

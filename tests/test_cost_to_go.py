@@ -133,3 +133,15 @@ def test_goal_cost_sums_a_given_distance_instead_of_the_straight_line():
     tokens = torch.zeros(1, 3, layout.token_dim)
     doubled = goal_cost(layout, torch.ones(1, 2), distance=lambda o, g: 2 * (o[..., :2] - g).norm(dim=-1))
     assert doubled(tokens).item() == pytest.approx(2 * goal_cost(layout, torch.ones(1, 2))(tokens).item(), rel=1e-5)
+
+
+def test_cost_check_refuses_a_cost_fitted_on_another_maze(capsys):
+    from pathlib import Path
+
+    from benchmarks.cost_check import main
+
+    shipped = Path(__file__).resolve().parents[1] / "results" / "checkpoints" / "maze2d-umaze-v1.cost.pt"
+    assert main(["--cost", str(shipped), "--env", "maze2d-large-v1"]) == 2
+    assert "fitted on maze2d-umaze-v1's data, not on the large maze" in capsys.readouterr().err
+    assert main(["--cost", str(shipped), "--env", "maze2d-umaze-v1", "--png", "out.txt"]) == 2
+    assert "give a .png" in capsys.readouterr().err
