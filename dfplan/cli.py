@@ -222,12 +222,17 @@ def _sample(args: argparse.Namespace) -> int:
     from dfplan.device import resolve_device
     from dfplan.sampler import SamplerConfig, sample
 
+    from dfplan.planner import resolve_checkpoint
+
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise ValueError(f"--out {out}: folder {out.parent} does not exist")
+    cond_values = _floats(args.cond, "cond")
     device = resolve_device(args.device)
-    model, _ = load_checkpoint(args.checkpoint, device)
-    cond_values = [float(v) for v in args.cond.split(",")]
+    model, _ = load_checkpoint(resolve_checkpoint(args.checkpoint), device)
     if len(cond_values) != model.layout.obs_dim:
-        raise SystemExit(f"--cond needs {model.layout.obs_dim} comma-separated values, got {len(cond_values)}")
-    cond = torch.tensor([cond_values] * args.n, device=device)
+        raise ValueError(f"--cond needs {model.layout.obs_dim} comma-separated values, got {len(cond_values)}")
+    cond = torch.tensor(np.array([cond_values] * args.n, dtype=np.float32), device=device)
     generator = torch.Generator(device=device).manual_seed(args.seed)
     tokens = sample(model, cond, args.horizon or model.config.horizon, from_arguments(SamplerConfig, args, "sampler"),
                     generator=generator).cpu()
@@ -235,7 +240,6 @@ def _sample(args: argparse.Namespace) -> int:
     arrays = {"actions": layout.actions(tokens).numpy(), "observations": layout.observations(tokens).numpy()}
     if layout.use_reward:
         arrays["rewards"] = layout.rewards(tokens).numpy()
-    out = Path(args.out)
     tmp = out.with_name(out.name + ".tmp")
     with open(tmp, "wb") as f:
         np.savez(f, **arrays)
@@ -333,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     cst.set_defaults(run=_train_cost)
 
     smp = commands.add_parser("sample", help="sample sequences from a checkpoint")
-    smp.add_argument("--checkpoint", required=True)
+    smp.add_argument("--checkpoint", required=True, help="shipped name or checkpoint path")
     smp.add_argument("--cond", required=True, help="first observation, comma-separated raw values")
     smp.add_argument("--horizon", type=int, default=0, help="tokens to sample (default: the training horizon)")
     smp.add_argument("--n", type=positive_int, default=16, help="number of sequences")

@@ -40,6 +40,12 @@ def test_sample_command_writes_arrays(trained_walk_model, tmp_path, capsys):
 def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys):
     assert cli.main(["sample", "--checkpoint", str(tmp_path / "none.pt"), "--cond", "0"]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+    assert cli.main(["sample", "--checkpoint", str(tmp_path / "none.pt"), "--cond", "abc"]) == 2
+    assert "--cond must be comma-separated numbers" in capsys.readouterr().err
+    assert cli.main(["sample", "--checkpoint", "maze2d-umaze-v1", "--cond", "1,2", "--device", "cpu"]) == 2
+    assert "--cond needs 4 comma-separated values, got 2" in capsys.readouterr().err  # shipped names resolve
+    assert cli.main(["sample", "--checkpoint", "x.pt", "--cond", "0", "--out", str(tmp_path / "no" / "s.npz")]) == 2
+    assert "does not exist" in capsys.readouterr().err
     assert cli.main(["train", "--data", str(tmp_path / "none.npz"), "--out", str(tmp_path / "r")]) == 2
     with pytest.raises(SystemExit):
         cli.main(["train", "--data", "x", "--out", "y", "--train.precision", "fp8", "--train.steps", "lots"])
