@@ -220,9 +220,8 @@ def _sample(args: argparse.Namespace) -> int:
 
     from dfplan.checkpoint import load_checkpoint
     from dfplan.device import resolve_device
-    from dfplan.sampler import SamplerConfig, sample
-
     from dfplan.planner import resolve_checkpoint
+    from dfplan.sampler import SamplerConfig, sample
 
     out = Path(args.out)
     if not out.parent.is_dir():
