@@ -78,3 +78,14 @@ def test_bad_commands_fail_with_a_clear_message(runs, capsys):
     assert "exactly one of --env" in capsys.readouterr().err
     assert main(["generate", "--checkpoint", str(runs / "missing.pt")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_evaluate_and_report_refuse_a_corrupt_results_file_naming_it(runs, capsys):
+    out = runs / "corrupt"
+    out.mkdir()
+    (out / "results.json").write_text("[{")
+    assert main(["evaluate", "--checkpoints", str(runs / "df" / "checkpoint.pt"), "--test-clips",
+                 str(runs / "test.npz"), "--out", str(out), *FAST]) == 2
+    assert f"{out / 'results.json'} is not valid JSON" in capsys.readouterr().err
+    assert main(["report", "--out", str(out)]) == 2
+    assert (out / "results.json").read_text() == "[{"

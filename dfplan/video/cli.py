@@ -149,6 +149,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from dfplan.video.media import save_strip
 
     out, rows, strips, settings = Path(args.out), [], [], set()
+    load_rows(out / "results.json")  # a corrupt results file fails now, not after the rollouts
     clips = None
     for label, path in _parse_checkpoints(args.checkpoints):
         model, meta = _load(path, args.device)

@@ -86,8 +86,17 @@ def make_row(label: str, scores: dict[str, np.ndarray], **fields: Any) -> dict[s
 
 
 def load_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The rows of a video results file (a missing file is empty); ``ValueError`` naming the file otherwise."""
     path = Path(path)
-    return json.loads(path.read_text()) if path.is_file() else []
+    if not path.is_file():
+        return []
+    try:
+        rows = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); fix or move it, it will not be overwritten") from err
+    if not isinstance(rows, list) or not all(isinstance(row, dict) and {"env", "label"} <= row.keys() for row in rows):
+        raise ValueError(f"{path} is not a video results file (a list of rows with env and label)")
+    return rows
 
 
 def upsert_rows(rows: list[dict[str, Any]], path: str | os.PathLike) -> list[dict[str, Any]]:
