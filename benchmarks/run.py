@@ -259,9 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         engine.shutdown()
     runner.upsert_all()
-    if not args.no_report:
-        readme = args.readme or ("README.md" if args.results == DEFAULT_RESULTS_PATH else "-")
-        report.main(["--results", str(args.results), "--readme", readme])
+    if not args.no_report and args.results.is_file():  # no results file yet: every job failed, nothing to report
+        report.main(["--results", str(args.results), *(["--readme", args.readme] if args.readme else [])])
     for key, error in runner.failed:
         print(f"\nFAILED {key}:\n{error}", file=sys.stderr)
     if runner.failed:

@@ -159,10 +159,9 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data: Trajectori
     start, wall_before = 0, 0.0
     state_path = out / "train_state.pt"
     if resume and state_path.exists():
-        saved = out / "checkpoint.pt"
-        if saved.exists() and (found := read_torch_file(saved, "checkpoint").get("config")) != to_dict(model_config):
-            differing = sorted(key for key in {*found, *to_dict(model_config)}
-                               if found.get(key) != to_dict(model_config).get(key))
+        saved, wanted = out / "checkpoint.pt", to_dict(model_config)
+        if saved.exists() and (found := read_torch_file(saved, "checkpoint").get("config")) != wanted:
+            differing = sorted(key for key in {*found, *wanted} if found.get(key) != wanted.get(key))
             raise ValueError(f"{out} holds a run of another model (differs in {', '.join(differing)}); "
                              "resume it with its own settings, or choose another --out")
         state = read_torch_file(state_path, "training state")
