@@ -34,8 +34,16 @@ from envs.scoring import EpisodeMetrics, episode_metrics
 AGENTS: dict[str, Callable[[str, int], Agent]] = {
     "oracle": lambda env_id, seed: OracleAgent(env_id, seed=seed),
     "random": lambda env_id, seed: RandomAgent(seed=seed),
+    "roadmap": lambda env_id, seed: _roadmap(env_id),
 }
 """Agents the CLI can build: name -> factory(env_id, seed)."""
+
+
+def _roadmap(env_id: str) -> Agent:
+    from agents.roadmap import RoadmapAgent
+    from dfplan.planner import maze_name
+
+    return RoadmapAgent.load(maze_name(env_id))
 
 
 @dataclass(frozen=True)
@@ -60,26 +68,33 @@ def evaluate(
     command: str | None = None,
     batch_size: int = 1,
     extra: dict | None = None,
+    max_episode_steps: int | None = None,
 ) -> Evaluation:
     """Run ``n_episodes`` full episodes of ``env_id`` with ``agent``; return the row and episodes.
 
     Episode ``i`` uses env reset seed ``seed + i`` (see the module doc for ``batch_size``).
+    ``max_episode_steps`` cuts episodes shorter than the suite's (recorded in ``extra.episode_steps``;
+    the D4RL-normalized score keeps the suite's constants, so compare such rows by raw return).
     Agents exposing ``latency_ms() -> {"act_ms", "replan_ms"}`` (the planners) report
     their own batch-1 medians, amortized over replans.
     """
     if n_episodes < 1 or batch_size < 1:
         raise ValueError(f"n_episodes and batch_size must be positive, got {n_episodes} and {batch_size}")
     eval_seeds = [seed + i for i in range(n_episodes)]
+    suite_steps = envs.get_env_spec(env_id).maze.episode_steps
+    if max_episode_steps is not None and max_episode_steps < 1:
+        raise ValueError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
+    steps = min(suite_steps, max_episode_steps or suite_steps)
     episodes: list[EpisodeMetrics] = []
     if batch_size == 1:
         act_times: list[float] = []
         for episode_seed in eval_seeds:
-            episodes += _run_lockstep(agent, env_id, [episode_seed], act_times)
+            episodes += _run_lockstep(agent, env_id, [episode_seed], act_times, steps)
     else:
         for first in range(0, n_episodes, batch_size):
-            episodes += _run_lockstep(agent, env_id, eval_seeds[first : first + batch_size], None)
+            episodes += _run_lockstep(agent, env_id, eval_seeds[first : first + batch_size], None, steps)
         act_times = []
-        _run_lockstep(agent, env_id, [seed], act_times)
+        _run_lockstep(agent, env_id, [seed], act_times, steps)
     latency = agent.latency_ms() if hasattr(agent, "latency_ms") else {}
     row = ResultRow(
         env=envs.get_env_spec(env_id).env_id,
@@ -97,6 +112,7 @@ def evaluate(
         date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         command=command or "python -c 'benchmarks.evaluate.evaluate(...)'",
         extra={"versions": versions(), "eval_batch_size": batch_size, "hold_rate_mean": hold_rate(episodes),
+               "episode_steps": steps,
                **(extra or {})},
     )
     return Evaluation(row, episodes)
@@ -125,7 +141,8 @@ def episode_summary(episodes: list[EpisodeMetrics]) -> dict[str, float | None]:
     }
 
 
-def _run_lockstep(agent: Agent, env_id: str, seeds: list[int], act_times: list[float] | None) -> list[EpisodeMetrics]:
+def _run_lockstep(agent: Agent, env_id: str, seeds: list[int], act_times: list[float] | None,
+                  episode_steps: int) -> list[EpisodeMetrics]:
     """Run one episode per seed, all envs stepped together through one batched ``act``.
 
     With a single seed the observation is passed unbatched (batch 1, as a user would).
@@ -133,7 +150,7 @@ def _run_lockstep(agent: Agent, env_id: str, seeds: list[int], act_times: list[f
     ``reset_latency`` has its own latency record cleared first, so it reports this run only.
     """
     batch = len(seeds) > 1
-    env_list = [envs.make(env_id) for _ in seeds]
+    env_list = [envs.make(env_id, max_episode_steps=episode_steps) for _ in seeds]
     observations = [env.reset(seed=s)[0] for env, s in zip(env_list, seeds, strict=True)]
     agent.reset(seed=seeds[0])
     if act_times is not None and hasattr(agent, "reset_latency"):

@@ -100,6 +100,12 @@ def _enter(workdir: str) -> None:
         os.chdir(workdir)
 
 
+def _portable(path: Path) -> str:
+    """``path`` relative to the working directory (the repository) when inside it, as rows record paths."""
+    resolved = Path(path).resolve()
+    return resolved.relative_to(Path.cwd()).as_posix() if resolved.is_relative_to(Path.cwd()) else str(path)
+
+
 def run_train_job(job: TrainJob) -> JobOutcome:
     """Obtain the model (reuse, resume or train); a failure is returned, not raised."""
     began = time.perf_counter()
@@ -123,11 +129,12 @@ def run_eval_job(job: EvalJob, model: TrainedModel | None) -> JobOutcome:
         built = spec.build(BuildRequest(job.env_id, job.eval_seed, model, job.device))
         extra = {"preset": job.preset, **built.extra}
         if model is not None:
-            extra["model"] = {**asdict(model), "path": str(model.path)}
+            extra["model"] = {**asdict(model), "path": _portable(model.path)}
         evaluation = evaluate(built.agent, job.env_id, job.episodes, job.eval_seed, agent_name=spec.row_agent,
                               variant=job.variant, train_seeds=[] if model is None else [model.seed],
                               train_wall_s=None if model is None else model.train_wall_s, device=built.device,
-                              command=job.command, batch_size=job.batch_size, extra=extra)
+                              command=job.command, batch_size=job.batch_size, extra=extra,
+                              max_episode_steps=spec.max_episode_steps)
     except Exception:
         return JobOutcome(job.key, False, time.perf_counter() - began, error=traceback.format_exc())
     return JobOutcome(job.key, True, time.perf_counter() - began, row=evaluation.row.to_dict(),

@@ -39,13 +39,15 @@ def make_env(env_id: str):
 def evaluate_agent(env_id: str, agent: Any, episodes: int, seed: int, *, agent_name: str, variant: str,
                    command: str, batch_size: int, results: str | Path | None = DEFAULT_RESULTS_PATH,
                    train_wall_s: float | None = None, train_seeds: list[int] | None = None,
-                   device: str = "cpu", extra: dict | None = None) -> dict | None:
-    """Evaluate on the suite protocol and upsert the row into ``results`` (None: don't write)."""
+                   device: str = "cpu", extra: dict | None = None,
+                   max_episode_steps: int | None = None) -> dict | None:
+    """Evaluate on the suite protocol (episodes cut at ``max_episode_steps`` when given) and upsert
+    the row into ``results`` (None: don't write)."""
     if not _known(env_id):
         return None
     evaluation = evaluate(agent, env_id, episodes, seed, agent_name=agent_name, variant=variant,
                           train_seeds=train_seeds, train_wall_s=train_wall_s, device=device, command=command,
-                          batch_size=batch_size, extra=extra)
+                          batch_size=batch_size, extra=extra, max_episode_steps=max_episode_steps)
     if results is not None:
         upsert_rows([evaluation.row], Path(results))
     return evaluation.row.to_dict() if hasattr(evaluation.row, "to_dict") else vars(evaluation.row)

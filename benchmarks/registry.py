@@ -100,6 +100,9 @@ class AgentSpec:
     """The result rows' variant label."""
     training_env: Callable[[str], str] = str
     """The env whose training run serves an evaluation env (identity by default)."""
+    max_episode_steps: int | None = None
+    """Evaluation protocol: cut every episode at this many steps when the env's are longer (the DF
+    paper's 600-step Large episodes); None keeps the suite's lengths."""
     model_of: str | None = None
     """For a variant registered under ``<agent>/<variant>``: the agent whose trained models
     (and result rows' ``agent`` name) it shares; None for the agent itself."""
@@ -124,6 +127,25 @@ def _build_random(request: BuildRequest) -> BuiltAgent:
     from agents import RandomAgent
 
     return BuiltAgent(RandomAgent(seed=request.seed), "cpu")
+
+
+def _roadmap_builder(**config: Any) -> Callable[[BuildRequest], BuiltAgent]:
+    """The roadmap agent (the learned cost-to-go followed by PD, no diffusion) on the shipped cost file
+    of the env's maze; ``config``: :class:`agents.roadmap.RoadmapConfig` fields of a variant."""
+
+    def build(request: BuildRequest) -> BuiltAgent:
+        from dataclasses import asdict
+
+        from agents.roadmap import RoadmapAgent, RoadmapConfig
+        from dfplan.planner import maze_name
+
+        agent = RoadmapAgent.load(maze_name(request.env_id), RoadmapConfig(**config))
+        meta = agent.cost_to_go.meta
+        return BuiltAgent(agent, "cpu", {"roadmap": asdict(agent.config),
+                                         "cost_model": agent.path.name,
+                                         "cost_fit_wall_s": meta.get("fit_wall_s")})
+
+    return build
 
 
 def _maze2d_env(env_id: str) -> str:
@@ -361,6 +383,9 @@ AGENTS: dict[str, AgentSpec] = {
     "sac-her": _baseline_spec("sac-her"),
     "iql": _baseline_spec("iql"),
     "cql": _baseline_spec("cql"),
+    "roadmap": AgentSpec("roadmap", _roadmap_builder(), eval_batch_size=50),
+    "roadmap/lookahead0.3": AgentSpec("roadmap/lookahead0.3", _roadmap_builder(lookahead=0.3), eval_batch_size=50,
+                                      variant="lookahead0.3", model_of="roadmap"),
     "oracle": AgentSpec("oracle", _build_oracle),
     "random": AgentSpec("random", _build_random),
 }

@@ -21,7 +21,7 @@ from envs.mazes import ENV_IDS
 
 PUBLISHED_PATH = Path(__file__).with_name("published_maze2d.json")
 HEADLINE_START, HEADLINE_END = "<!-- results:start -->", "<!-- results:end -->"
-AGENT_ORDER = ("oracle", "df", "diffuser", "sac-her", "iql", "cql", "random")
+AGENT_ORDER = ("oracle", "roadmap", "df", "diffuser", "sac-her", "iql", "cql", "random")
 SHORT = {env: env.replace("-v1", "").replace("maze2d-", "").replace("multi2d-", "multi ") for env in ENV_IDS}
 
 

@@ -78,7 +78,8 @@ def _eval(args: argparse.Namespace) -> int:
                       agent_name=args.agent_name or args.agent, variant=args.variant, command=command,
                       batch_size=args.batch, results=None if args.results == "none" else args.results,
                       train_wall_s=agent.meta.get("train_wall_s"), train_seeds=[] if train_seed is None else [train_seed],
-                      device=str(getattr(agent, "device", "cpu")), extra=extra)
+                      device=str(getattr(agent, "device", "cpu")), extra=extra,
+                      max_episode_steps=args.episode_steps)
     reach = row["first_reach_mean"]
     print(f"{row['env']} {row['agent']}/{row['variant']}: score {row['score_mean']:.1f} ± {row['score_sem']:.1f}, "
           f"success {row['success_rate']:.0%}, first reach {'n/a' if reach is None else f'{reach:.0f}'}, "
@@ -296,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     evl.add_argument("--episodes", type=positive_int, default=100)
     evl.add_argument("--seed", type=int, default=0, help="first eval seed (episode i uses seed + i)")
     evl.add_argument("--batch", type=positive_int, default=50, help="episodes run in lockstep through one batched act (latency is timed at batch 1)")
+    evl.add_argument("--episode-steps", type=positive_int, help="cut episodes at this many steps when the env's are "
+                                                                "longer (e.g. 600: the DF paper's Large protocol)")
     evl.add_argument("--variant", default="default", help="row label for this planner configuration")
     evl.add_argument("--agent-name", help="row label for the agent (default: --agent)")
     evl.add_argument("--results", default="results/maze2d/results.json", help="results file to upsert into ('none': don't write)")

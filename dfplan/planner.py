@@ -40,7 +40,7 @@ from dfplan.model import DiffusionForcing
 from dfplan.policy import EpisodicAgent, LatencyRecorder, Observation, as_batch
 from dfplan.sampler import SamplerConfig, sample
 
-ACTION_MODES = ("diffused", "pd")
+ACTION_MODES = ("diffused", "pd", "pursuit")
 GUIDANCE_COSTS = ("goal", "learned", "reward", "none")
 SHIPPED_MAZES = ("umaze", "medium", "large")
 CHECKPOINT_DIR_ENV = "DFPLAN_CHECKPOINT_DIR"
@@ -60,7 +60,8 @@ class PlannerConfig:
     cost_model: str = ""  # learned guidance: the cost-to-go file ('' = <checkpoint>.cost.pt; a relative path not found from the working directory is looked up beside the checkpoint)
     velocity_weight: float = 0.05  # goal guidance: weight of the speed penalty near the goal (0 = off)
     velocity_radius: float = 0.5  # goal guidance: length scale of "near the goal" for that penalty
-    action_mode: str = "pd"  # pd (track planned [position, velocity]: obs[:A], obs[A:2A]) | diffused (execute the planned actions)
+    action_mode: str = "pd"  # pd (track planned [position, velocity]: obs[:A], obs[A:2A]) | pursuit (follow the planned path: PD onto the planned position `lookahead` ahead) | diffused (execute the planned actions)
+    lookahead: float = 0.5  # pursuit: how far ahead along the planned path to aim (units of position)
     kp: float = 10.0  # pd: position gain
     kd: float = 1.0  # pd: velocity gain
     goal_hold: float = 0.0  # within this distance of obs['desired_goal'], PD onto the goal at rest instead of the plan (0 = off; the oracle's hold switched on by the known goal: a labelled variant, not DF)
@@ -80,8 +81,8 @@ class PlannerConfig:
             raise ValueError("history_tokens, max_horizon and episode_steps must be >= 0")
         if not 0 <= self.warm_start <= self.sampler.num_steps:
             raise ValueError(f"warm_start must be in [0, sampler.num_steps={self.sampler.num_steps}]")
-        if self.velocity_radius <= 0:
-            raise ValueError("velocity_radius must be > 0")
+        if self.velocity_radius <= 0 or not self.lookahead > 0:
+            raise ValueError("velocity_radius and lookahead must be > 0")
         if not self.goal_hold >= 0:
             raise ValueError("goal_hold must be >= 0 (0 = off)")
 
@@ -111,6 +112,7 @@ class _EnvState:
     plan_actions: np.ndarray | None = None  # (N, A)
     plan_tokens: np.ndarray | None = None  # (N, D) raw
     plan_index: int = 0
+    plan_progress: int = 0  # pursuit: index of the planned point reached so far
     last_action: np.ndarray | None = None
 
 
@@ -141,6 +143,17 @@ def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
     raise ValueError(f"unknown checkpoint name {text!r}; shipped: {', '.join(shipped_names())} (or pass a file path)")
 
 
+def pursuit_target(path: np.ndarray, position: np.ndarray, lookahead: float, progress: int = 0) -> tuple[np.ndarray, int]:
+    """Pure pursuit of a planned path ``(N, A)``: from the planned point nearest ``position (A,)`` at or
+    after index ``progress`` (so the path is followed forwards), the first later point at least
+    ``lookahead`` away, else the path's last point (its arrival). Returns (target, new progress)."""
+    distance = np.linalg.norm(path[progress:] - position, axis=-1)
+    nearest = int(distance.argmin())
+    ahead = np.flatnonzero(distance[nearest:] >= lookahead)
+    target = path[progress + nearest + ahead[0]] if len(ahead) else path[-1]
+    return target, progress + nearest
+
+
 class DFPlanner(EpisodicAgent):
     """Diffusion Forcing MPC agent: ``reset``, ``act``, ``plan``, ``predict``.
 
@@ -163,8 +176,8 @@ class DFPlanner(EpisodicAgent):
             reward_cost(self.layout)  # fail now, not at the first act
         if self.config.warm_start and self.config.replan_every % self.layout.frame_stack:
             raise ValueError(f"warm_start needs replan_every to be a multiple of frame_stack ({self.layout.frame_stack})")
-        if self.config.action_mode == "pd" and self.layout.obs_dim < 2 * self.layout.action_dim:
-            raise ValueError("action_mode='pd' needs observations [position (A), velocity (A), ...]; use 'diffused'")
+        if self.config.action_mode in ("pd", "pursuit") and self.layout.obs_dim < 2 * self.layout.action_dim:
+            raise ValueError(f"action_mode={self.config.action_mode!r} needs observations [position (A), velocity (A), ...]; use 'diffused'")
         self.device = next(model.parameters()).device
         self.token_cond = token_cond  # "goal": a goal-conditioned denoiser (trained with --goal-conditioned)
         if model.config.token_cond_dim and token_cond != "goal":
@@ -418,15 +431,20 @@ class DFPlanner(EpisodicAgent):
             for row, i in enumerate(members):
                 env = self._envs[i]
                 env.plan_obs, env.plan_actions, env.plan_index = plan.observations[row], plan.actions[row], 0
+                env.plan_progress = 0
                 env.plan_tokens = plan.tokens[row]
         self.timer.replan(1000 * (time.perf_counter() - began) / len(indices))
 
     def _action(self, env: _EnvState, state: np.ndarray) -> np.ndarray:
         j = min(env.plan_index, len(env.plan_obs) - 1)
+        dims = self.layout.action_dim
         if self.config.action_mode == "diffused":
             action = env.plan_actions[j]
+        elif self.config.action_mode == "pursuit":
+            target, env.plan_progress = pursuit_target(env.plan_obs[:, :dims], state[:dims], self.config.lookahead,
+                                                       env.plan_progress)
+            action = self.config.kp * (target - state[:dims]) - self.config.kd * state[dims : 2 * dims]
         else:
-            dims = self.layout.action_dim
             target = env.plan_obs[j]
             action = self.config.kp * (target[:dims] - state[:dims]) + self.config.kd * (target[dims : 2 * dims] - state[dims : 2 * dims])
         return np.clip(action, self.action_low, self.action_high).astype(np.float32)

@@ -88,6 +88,7 @@ def test_save_load_round_trip_gives_identical_actions(planner, tmp_path):
         {"sampler": SamplerConfig(num_steps=3, schedule="pyramid", guidance_scale=1.0)},  # paper-style
         {"sampler": SamplerConfig(num_steps=3, schedule="full_sequence", guidance_scale=1.0)},
         {"action_mode": "diffused"},
+        {"action_mode": "pursuit"},
         {"history_tokens": 2},
         {"to_episode_end": True, "max_horizon": 6},
         {"candidates": 3},
@@ -141,6 +142,18 @@ def test_warm_start_carries_the_unexecuted_plan_over_to_the_next_replan(tiny_maz
         DFPlanner.load(tiny_maze_checkpoint, device="cpu", config=dataclasses.replace(FAST, replan_every=5, warm_start=1))
     with pytest.raises(ValueError, match="warm_start must be in"):
         dataclasses.replace(FAST, warm_start=4)
+
+
+def test_pursuit_aims_lookahead_ahead_along_the_plan_and_never_backwards():
+    from dfplan.planner import pursuit_target
+
+    path = np.stack([np.linspace(0.0, 2.0, 21), np.zeros(21)], -1)  # a straight line, 0.1 apart
+    target, progress = pursuit_target(path, np.array([0.52, 0.05]), lookahead=0.5)
+    assert progress == 5 and np.allclose(target, [1.1, 0.0])  # the first point >= 0.5 away, after the nearest
+    target, _ = pursuit_target(path, np.array([1.8, 0.0]), lookahead=0.5)
+    assert np.allclose(target, path[-1])  # the path's end (its arrival) once nothing lies further ahead
+    _, kept = pursuit_target(path, np.array([0.0, 0.0]), lookahead=0.5, progress=progress)
+    assert kept == progress  # a position behind the progress made does not send the target back
 
 
 def test_goal_hold_brakes_onto_the_goal_only_inside_its_radius(tiny_maze_checkpoint):

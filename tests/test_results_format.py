@@ -97,6 +97,16 @@ def test_evaluate_returns_valid_row_with_recorded_seeds():
     assert again.return_mean == row.return_mean  # seeded end to end
 
 
+def test_evaluate_cuts_episodes_at_max_episode_steps_and_records_it():
+    row = evaluate(RandomAgent(), "maze2d-umaze-v1", n_episodes=2, batch_size=2, agent_name="random",
+                   max_episode_steps=120)
+    assert all(e.length == 120 for e in row.episodes) and row.row.extra["episode_steps"] == 120
+    longer = evaluate(RandomAgent(), "maze2d-umaze-v1", n_episodes=1, agent_name="random", max_episode_steps=5000)
+    assert longer.episodes[0].length == 300  # never longer than the suite's episodes
+    with pytest.raises(ValueError, match="max_episode_steps"):
+        evaluate(RandomAgent(), "maze2d-umaze-v1", n_episodes=1, agent_name="random", max_episode_steps=0)
+
+
 def test_hold_rate_splits_the_return_into_arrival_and_staying():
     from benchmarks.evaluate import hold_rate
     from envs.scoring import episode_metrics
