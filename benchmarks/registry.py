@@ -100,6 +100,8 @@ class AgentSpec:
     """The result rows' variant label."""
     training_env: Callable[[str], str] = str
     """The env whose training run serves an evaluation env (identity by default)."""
+    in_default_sweep: bool = True
+    """Whether ``benchmarks.run`` evaluates it when ``--agents`` is not given (lever variants: no)."""
     max_episode_steps: int | None = None
     """Evaluation protocol: cut every episode at this many steps when the env's are longer (the DF
     paper's 600-step Large episodes); None keeps the suite's lengths."""
@@ -218,19 +220,33 @@ def training_facts(meta: dict[str, Any]) -> dict[str, Any]:
     return facts
 
 
-def _build_df(request: BuildRequest) -> BuiltAgent:
-    import envs
-    from dfplan.planner import DFPlanner
+def _df_builder(**planner: Any) -> Callable[[BuildRequest], BuiltAgent]:
+    """The DF planner from the trained model, its stored settings changed by ``planner``
+    (:class:`dfplan.planner.PlannerConfig` fields, nested ones partially)."""
 
-    if request.model is None:
-        raise ValueError("the df agent needs a trained model")
-    env = envs.make(request.env_id)
-    try:
-        planner = DFPlanner.load(request.model.path, request.device, env=env)
-    finally:
-        env.close()
-    return BuiltAgent(planner, str(planner.device), {"planner": planner.planner_meta(),
-                                                     "training": training_facts(planner.meta)})
+    def build(request: BuildRequest) -> BuiltAgent:
+        import envs
+        from dfplan.planner import DFPlanner
+
+        if request.model is None:
+            raise ValueError("the df agent needs a trained model")
+        env = envs.make(request.env_id)
+        try:
+            agent = DFPlanner.load(request.model.path, request.device, env=env, **planner)
+        finally:
+            env.close()
+        return BuiltAgent(agent, str(agent.device), {"planner": agent.planner_meta(),
+                                                     "training": training_facts(agent.meta)})
+
+    return build
+
+
+def _df_spec(variant: str = "default", max_episode_steps: int | None = None, **planner: Any) -> AgentSpec:
+    """The DF agent, or its variant ``df/<variant>``: planner changes that need no retraining."""
+    name = "df" if variant == "default" else f"df/{variant}"
+    return AgentSpec(name, _df_builder(**planner), _train_df, eval_batch_size=50, variant=variant,
+                     training_env=_maze2d_env, max_episode_steps=max_episode_steps,
+                     model_of=None if variant == "default" else "df", in_default_sweep=variant == "default")
 
 
 @dataclass(frozen=True)
@@ -377,7 +393,10 @@ def _baseline_spec(agent: str, variant: str = "default", **options: Any) -> Agen
 
 
 AGENTS: dict[str, AgentSpec] = {
-    "df": AgentSpec("df", _build_df, _train_df, eval_batch_size=50, training_env=_maze2d_env),
+    "df": _df_spec(),
+    "df/pursuit": _df_spec("pursuit", action_mode="pursuit"),
+    "df/eta0": _df_spec("eta0", sampler={"eta": 0.0}),
+    "df/paper-protocol": _df_spec("paper-protocol", max_episode_steps=600),
     "diffuser": _baseline_spec("diffuser"),
     "diffuser/diffused-actions": _baseline_spec("diffuser", "diffused-actions", actions="diffused"),
     "sac-her": _baseline_spec("sac-her"),
@@ -385,12 +404,19 @@ AGENTS: dict[str, AgentSpec] = {
     "cql": _baseline_spec("cql"),
     "roadmap": AgentSpec("roadmap", _roadmap_builder(), eval_batch_size=50),
     "roadmap/lookahead0.3": AgentSpec("roadmap/lookahead0.3", _roadmap_builder(lookahead=0.3), eval_batch_size=50,
-                                      variant="lookahead0.3", model_of="roadmap"),
+                                      variant="lookahead0.3", model_of="roadmap", in_default_sweep=False),
+    "roadmap/paper-protocol": AgentSpec("roadmap/paper-protocol", _roadmap_builder(), eval_batch_size=50,
+                                        variant="paper-protocol", model_of="roadmap", max_episode_steps=600,
+                                        in_default_sweep=False),
     "oracle": AgentSpec("oracle", _build_oracle),
     "random": AgentSpec("random", _build_random),
 }
 """The agents the runner can evaluate, by name (``<agent>/<variant>`` for a variant sharing an
 agent's trained models)."""
+
+
+DEFAULT_AGENTS: tuple[str, ...] = tuple(name for name, spec in AGENTS.items() if spec.in_default_sweep)
+"""What ``benchmarks.run`` evaluates by default: every agent, without the lever variants."""
 
 
 def get_agent_spec(name: str) -> AgentSpec:

@@ -36,7 +36,7 @@ from benchmarks import report
 from benchmarks.engines import ENGINES, Engine, make_engine
 from benchmarks.jobs import EvalJob, JobOutcome, TrainJob, run_eval_job, run_train_job
 from benchmarks.ledger import ledger_path, load_ledger, pooled_row, record_outcome, still_done
-from benchmarks.registry import AGENTS, TrainedModel, TrainRequest, get_agent_spec
+from benchmarks.registry import AGENTS, DEFAULT_AGENTS, TrainedModel, TrainRequest, get_agent_spec
 from benchmarks.results import DEFAULT_RESULTS_PATH, load_rows, upsert_rows
 from envs.mazes import ENV_IDS, get_env_spec
 
@@ -192,7 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 2)[2])
     parser.add_argument("--suite", choices=sorted(SUITES), default="maze2d")
-    parser.add_argument("--agents", default=",".join(AGENTS), help=f"comma-separated (default: {','.join(AGENTS)})")
+    parser.add_argument("--agents", default=",".join(DEFAULT_AGENTS),
+                        help=f"comma-separated (default: {','.join(DEFAULT_AGENTS)}); lever variants: "
+                             f"{','.join(a for a in AGENTS if a not in DEFAULT_AGENTS)}")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick")
     parser.add_argument("--envs", default="all", help="comma-separated env ids, or 'all' (default)")
     parser.add_argument("--episodes", type=int, help="evaluation episodes per env and model (default: the preset's)")

@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import inspect
 import typing
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -40,6 +41,27 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
         kind = types[key]
         kwargs[key] = from_dict(kind, value) if dataclasses.is_dataclass(kind) else value
     return cls(**kwargs)
+
+
+def merged(config: T, overrides: Mapping[str, Any]) -> T:
+    """``config`` with ``overrides`` applied field by field, nested configs partially: ``{"sampler":
+    {"guidance_scale": 0.7}}`` changes that one field and keeps the stored sampler's others. A
+    dataclass value replaces its field whole. Unknown names raise ``ValueError``."""
+
+    def merge(base: dict[str, Any], changes: Mapping[str, Any], where: str) -> None:
+        for key, value in changes.items():
+            if key not in base:
+                raise ValueError(f"unknown field {where}{key}; valid: {', '.join(sorted(base))}")
+            if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                base[key] = to_dict(value)
+            elif isinstance(base[key], dict) and isinstance(value, Mapping):
+                merge(base[key], value, f"{where}{key}.")
+            else:
+                base[key] = value
+
+    data = to_dict(config)
+    merge(data, overrides, "")
+    return from_dict(type(config), data)
 
 
 def _field_docs(cls: type) -> dict[str, str]:

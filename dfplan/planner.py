@@ -32,7 +32,7 @@ import torch
 
 from dfplan import scheduling
 from dfplan.checkpoint import load_checkpoint
-from dfplan.config import from_dict, to_dict
+from dfplan.config import from_dict, merged, to_dict
 from dfplan.cost_to_go import CostToGo, load_cost_to_go
 from dfplan.costs import goal_cost, reward_cost
 from dfplan.device import resolve_device
@@ -199,7 +199,8 @@ class DFPlanner(EpisodicAgent):
         """Load a shipped checkpoint by name (e.g. ``"maze2d-large-v1"``) or from a file path.
 
         The planner settings are, in order of precedence: ``overrides`` (PlannerConfig
-        fields), ``config``, those stored with the checkpoint, the defaults. ``env``
+        fields; a nested one partially, e.g. ``sampler={"guidance_scale": 0.7}`` keeps the stored
+        sampler's other fields), ``config``, those stored with the checkpoint, the defaults. ``env``
         (optional) is checked against the checkpoint's dimensions and supplies the action
         bounds and the episode length.
         """
@@ -208,7 +209,7 @@ class DFPlanner(EpisodicAgent):
         if config is None:
             config = from_dict(PlannerConfig, meta["planner"]) if meta.get("planner") else PlannerConfig()
         if overrides:
-            config = dataclasses.replace(config, **overrides)
+            config = merged(config, overrides)
         planner = cls(model, config, meta.get("action_low", -1.0), meta.get("action_high", 1.0), checkpoint=path,
                       token_cond=meta.get("token_cond"))
         planner.meta = meta
