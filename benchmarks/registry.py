@@ -396,6 +396,7 @@ AGENTS: dict[str, AgentSpec] = {
     "df": _df_spec(),
     "df/pursuit": _df_spec("pursuit", action_mode="pursuit"),
     "df/eta0": _df_spec("eta0", sampler={"eta": 0.0}),
+    "df/warm-start3": _df_spec("warm-start3", warm_start=3),
     "df/paper-protocol": _df_spec("paper-protocol", max_episode_steps=600),
     "diffuser": _baseline_spec("diffuser"),
     "diffuser/diffused-actions": _baseline_spec("diffuser", "diffused-actions", actions="diffused"),

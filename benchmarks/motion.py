@@ -1,0 +1,148 @@
+"""How agents move before they first reach the goal: path length, speed, and time spent slow.
+
+    python -m benchmarks.motion --agents roadmap,df,df/pursuit --envs maze2d-medium-v1,maze2d-large-v1
+
+A D4RL maze score is the number of steps spent at the goal, so it splits into *arriving*
+(the first reach) and *staying* (the hold rate). This measures what the arrival is made of,
+for agents and for the dataset the models learned from: the length of the path driven
+before the first reach, the mean speed on it, and the share of those steps spent slower
+than ``--slow`` (stopping and restarting, as the data's waypoint controller does at every
+cell centre). The dataset rows describe the collector's stream (``--data-steps`` steps,
+speeds of every step). Writes ``results/maze2d/motion.json`` (replacing rows of the same env
+and agent), which the report turns into a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import envs
+from benchmarks.registry import BuildRequest, TrainRequest, get_agent_spec
+from dfplan.checkpoint import atomic_write
+from dfplan.provenance import git_commit
+
+DEFAULT_MOTION_PATH = Path("results/maze2d/motion.json")
+
+
+def rollout_motion(agent: Any, env_id: str, seeds: list[int], slow: float) -> dict[str, float]:
+    """Run one episode per seed in lockstep; the mean path length, speed and slow share before the
+    first reach (successful episodes), with the success and hold rates."""
+    env_list = [envs.make(env_id) for _ in seeds]
+    observations = [env.reset(seed=s)[0] for env, s in zip(env_list, seeds, strict=True)]
+    agent.reset(seed=seeds[0])
+    states, rewards = [[o["observation"]] for o in observations], [[] for _ in seeds]
+    done = False
+    while not done:
+        obs = {key: np.stack([o[key] for o in observations]) for key in observations[0]}
+        actions = agent.act(obs)
+        for i, env in enumerate(env_list):
+            observations[i], reward, terminated, truncated, _ = env.step(actions[i])
+            states[i].append(observations[i]["observation"])
+            rewards[i].append(reward)
+            done = done or terminated or truncated
+    lengths, speeds, slow_shares, holds = [], [], [], []
+    for state, reward in zip(states, rewards, strict=True):
+        reward = np.asarray(reward)
+        if not reward.any():
+            continue
+        first = int(np.argmax(reward > 0)) + 1  # steps taken until inside the goal radius
+        path = np.asarray(state)[: first + 1]
+        speed = np.linalg.norm(path[1:, 2:4], axis=-1)
+        lengths.append(float(np.linalg.norm(np.diff(path[:, :2], axis=0), axis=-1).sum()))
+        speeds.append(float(speed.mean()))
+        slow_shares.append(float((speed < slow).mean()))
+        holds.append(float(reward[first - 1 :].mean()))
+    for env in env_list:
+        env.close()
+    return {"path_length": _mean(lengths), "speed": _mean(speeds), "slow_share": _mean(slow_shares),
+            "success_rate": len(lengths) / len(seeds), "hold_rate": _mean(holds)}
+
+
+def _mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def data_motion(env_id: str, steps: int, slow: float, seed: int = 0) -> dict[str, float]:
+    """Speed and slow share over the collector's stream (the dataset's distribution), ``steps`` steps."""
+    from envs.collect import collect_stream
+
+    stream = collect_stream(envs.get_env_spec(env_id).maze, steps, seed=seed, progress=False)
+    speed = np.linalg.norm(stream.observations[:, 2:4], axis=-1)
+    return {"path_length": None, "speed": float(speed.mean()), "slow_share": float((speed < slow).mean()),
+            "success_rate": None, "hold_rate": None}
+
+
+def build_agent(name: str, env_id: str, seed: int) -> Any:
+    """An agent of the registry, with its shipped (``quick``) model when it is trained."""
+    spec = get_agent_spec(name)
+    model = None
+    if spec.trained:
+        model = spec.train(TrainRequest(spec.row_agent, spec.training_env(env_id), "quick", 0, Path("runs/benchmarks")))
+    return spec.build(BuildRequest(env_id, seed, model, "cpu")).agent
+
+
+def upsert_motion(rows: list[dict], path: Path) -> None:
+    """Add ``rows`` to the motion file, replacing those of the same (env, agent)."""
+    existing = json.loads(path.read_text()) if path.is_file() else []
+    if not isinstance(existing, list):
+        raise ValueError(f"{path} is not a list of motion rows")
+    keys = {(r["env"], r["agent"]) for r in rows}
+    merged = [r for r in existing if (r.get("env"), r.get("agent")) not in keys] + rows
+    merged.sort(key=lambda r: (r["env"], r["agent"]))
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(merged, indent=1) + "\n"))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.motion", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--agents", default="roadmap,df", help="comma-separated agents of benchmarks.run ('data': the dataset)")
+    parser.add_argument("--envs", default="maze2d-medium-v1,maze2d-large-v1")
+    parser.add_argument("--episodes", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0, help="first eval seed (episode i uses seed + i)")
+    parser.add_argument("--slow", type=float, default=1.0, help="speed below which a step counts as slow (units/s)")
+    parser.add_argument("--data-steps", type=int, default=200_000, help="collector steps measured for the 'data' row")
+    parser.add_argument("--out", type=Path, default=DEFAULT_MOTION_PATH)
+    args = parser.parse_args(argv)
+    if args.episodes < 1 or args.data_steps < 1 or not args.slow > 0:
+        parser.error("--episodes and --data-steps must be >= 1, --slow > 0")
+    try:
+        env_ids = [envs.get_env_spec(e).env_id for e in args.envs.split(",")]
+        agents = args.agents.split(",")
+        for name in agents:
+            if name != "data":
+                get_agent_spec(name)
+    except ValueError as error:
+        parser.error(str(error))
+    command = shlex.join(["python", "-m", "benchmarks.motion", *(sys.argv[1:] if argv is None else argv)])
+    seeds = [args.seed + i for i in range(args.episodes)]
+    for env_id in env_ids:
+        rows = []
+        for name in agents:
+            began = time.perf_counter()
+            if name == "data":
+                stats = data_motion(env_id, args.data_steps, args.slow)
+            else:
+                stats = rollout_motion(build_agent(name, env_id, args.seed), env_id, seeds, args.slow)
+            rows.append({"env": env_id, "agent": name, **stats, "episodes": 0 if name == "data" else args.episodes,
+                         "eval_seeds": [] if name == "data" else [seeds[0], seeds[-1]], "slow_below": args.slow,
+                         "wall_s": round(time.perf_counter() - began, 1), "commit": git_commit(),
+                         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": command})
+            print(f"{env_id} {name:14s} path {_fmt(stats['path_length'])}  speed {_fmt(stats['speed'])}  "
+                  f"slow {_fmt(stats['slow_share'])}  hold {_fmt(stats['hold_rate'])}")
+        upsert_motion(rows, args.out)
+
+
+if __name__ == "__main__":
+    main()
