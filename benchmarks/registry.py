@@ -395,6 +395,7 @@ def _baseline_spec(agent: str, variant: str = "default", **options: Any) -> Agen
 AGENTS: dict[str, AgentSpec] = {
     "df": _df_spec(),
     "df/pursuit": _df_spec("pursuit", action_mode="pursuit"),
+    "df/feedforward": _df_spec("feedforward", action_mode="feedforward"),
     "df/eta0": _df_spec("eta0", sampler={"eta": 0.0}),
     "df/warm-start3": _df_spec("warm-start3", warm_start=3),
     "df/paper-protocol": _df_spec("paper-protocol", max_episode_steps=600),

@@ -40,7 +40,7 @@ from dfplan.model import DiffusionForcing
 from dfplan.policy import EpisodicAgent, LatencyRecorder, Observation, as_batch
 from dfplan.sampler import SamplerConfig, sample
 
-ACTION_MODES = ("diffused", "pd", "pursuit")
+ACTION_MODES = ("diffused", "pd", "feedforward", "pursuit")
 GUIDANCE_COSTS = ("goal", "learned", "reward", "none")
 SHIPPED_MAZES = ("umaze", "medium", "large")
 CHECKPOINT_DIR_ENV = "DFPLAN_CHECKPOINT_DIR"
@@ -60,7 +60,7 @@ class PlannerConfig:
     cost_model: str = ""  # learned guidance: the cost-to-go file ('' = <checkpoint>.cost.pt; a relative path not found from the working directory is looked up beside the checkpoint)
     velocity_weight: float = 0.05  # goal guidance: weight of the speed penalty near the goal (0 = off)
     velocity_radius: float = 0.5  # goal guidance: length scale of "near the goal" for that penalty
-    action_mode: str = "pd"  # pd (track planned [position, velocity]: obs[:A], obs[A:2A]) | pursuit (follow the planned path: PD onto the planned position `lookahead` ahead) | diffused (execute the planned actions)
+    action_mode: str = "pd"  # pd (track planned [position, velocity]: obs[:A], obs[A:2A]) | feedforward (the planned action plus that PD correction) | pursuit (follow the planned path: PD onto the planned position `lookahead` ahead) | diffused (execute the planned actions)
     lookahead: float = 0.5  # pursuit: how far ahead along the planned path to aim (units of position)
     kp: float = 10.0  # pd: position gain
     kd: float = 1.0  # pd: velocity gain
@@ -176,7 +176,7 @@ class DFPlanner(EpisodicAgent):
             reward_cost(self.layout)  # fail now, not at the first act
         if self.config.warm_start and self.config.replan_every % self.layout.frame_stack:
             raise ValueError(f"warm_start needs replan_every to be a multiple of frame_stack ({self.layout.frame_stack})")
-        if self.config.action_mode in ("pd", "pursuit") and self.layout.obs_dim < 2 * self.layout.action_dim:
+        if self.config.action_mode in ("pd", "feedforward", "pursuit") and self.layout.obs_dim < 2 * self.layout.action_dim:
             raise ValueError(f"action_mode={self.config.action_mode!r} needs observations [position (A), velocity (A), ...]; use 'diffused'")
         self.device = next(model.parameters()).device
         self.token_cond = token_cond  # "goal": a goal-conditioned denoiser (trained with --goal-conditioned)
@@ -448,6 +448,8 @@ class DFPlanner(EpisodicAgent):
         else:
             target = env.plan_obs[j]
             action = self.config.kp * (target[:dims] - state[:dims]) + self.config.kd * (target[dims : 2 * dims] - state[dims : 2 * dims])
+            if self.config.action_mode == "feedforward":
+                action = action + env.plan_actions[j]
         return np.clip(action, self.action_low, self.action_high).astype(np.float32)
 
     def _check_hold(self, goals: np.ndarray | None) -> None:

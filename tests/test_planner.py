@@ -89,6 +89,7 @@ def test_save_load_round_trip_gives_identical_actions(planner, tmp_path):
         {"sampler": SamplerConfig(num_steps=3, schedule="full_sequence", guidance_scale=1.0)},
         {"action_mode": "diffused"},
         {"action_mode": "pursuit"},
+        {"action_mode": "feedforward"},
         {"history_tokens": 2},
         {"to_episode_end": True, "max_horizon": 6},
         {"candidates": 3},
