@@ -165,6 +165,22 @@ def test_df_uses_the_shipped_checkpoint_and_pools_training_seeds(tmp_path, monke
     assert not (full / "runs" / f"df-{ENV}-full-seed0" / registry.TRAIN_LOG).exists()
 
 
+def test_df_variants_are_data_evaluated_as_their_own_rows_and_left_out_of_the_default_sweep(
+        tmp_path, monkeypatch, tiny_maze_checkpoint):
+    shipped = tmp_path / "checkpoints"
+    shipped.mkdir()
+    shutil.copy(tiny_maze_checkpoint, shipped / "maze2d-umaze-v1.pt")
+    monkeypatch.setenv("DFPLAN_CHECKPOINT_DIR", str(shipped))
+    assert "df" in registry.DEFAULT_AGENTS and "roadmap" in registry.DEFAULT_AGENTS
+    assert not {"df/pursuit", "df/paper-protocol", "roadmap/lookahead0.3"} & set(registry.DEFAULT_AGENTS)
+    assert sweep(tmp_path, "--agents", "df/pursuit,df/paper-protocol", "--envs", ENV, "--episodes", "2",
+                 "--workers", "0") == 0
+    rows = {row.variant: row for row in load_rows(tmp_path / "results.json")}
+    assert rows["pursuit"].agent == "df" and rows["pursuit"].extra["planner"]["action_mode"] == "pursuit"
+    assert rows["pursuit"].extra["model"]["path"] == str(shipped / "maze2d-umaze-v1.pt")  # outside the repo: as given
+    assert rows["paper-protocol"].extra["episode_steps"] == 300  # U-Maze's episodes are shorter than 600 already
+
+
 def test_failed_training_subprocess_is_reported_with_its_log(tmp_path):
     request = registry.TrainRequest("df", "maze2d-nowhere-v1", "full", 0, tmp_path, "cpu")
     with pytest.raises(RuntimeError, match=r"training .* failed") as error:

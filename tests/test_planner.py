@@ -272,3 +272,18 @@ def test_latency_recorder_amortizes_each_replan_over_its_cycle():
     assert timer.medians() == {"act_ms": 3.5, "replan_ms": 10.0}
     timer.clear()
     assert timer.medians() == {}
+
+
+def test_load_overrides_a_nested_setting_and_keeps_the_stored_others(tiny_maze_checkpoint, tmp_path):
+    from dfplan.checkpoint import read_torch_file
+
+    stored = dataclasses.replace(FAST, sampler=SamplerConfig(num_steps=4, schedule="pyramid", eta=0.5, guidance_scale=2.0))
+    data = read_torch_file(tiny_maze_checkpoint)
+    data["meta"] = {**data.get("meta", {}), "planner": dataclasses.asdict(stored)}
+    path = tmp_path / "stored.pt"
+    torch.save(data, path)
+    planner = DFPlanner.load(path, device="cpu", sampler={"guidance_scale": 0.7}, action_mode="feedforward")
+    assert planner.config.sampler == dataclasses.replace(stored.sampler, guidance_scale=0.7)
+    assert planner.config.action_mode == "feedforward" and planner.config.horizon == stored.horizon
+    with pytest.raises(ValueError, match=r"unknown field sampler\.guidance"):
+        DFPlanner.load(path, device="cpu", sampler={"guidance": 0.7})

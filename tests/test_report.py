@@ -33,7 +33,8 @@ def test_report_tables_agree_with_the_rows(tmp_path):
             assert f"{row['score_mean']:.1f} ± {row['score_sem']:.1f}" in markdown
     assert (tmp_path / "scores.png").stat().st_size > 1000
     lever_variants = {row["variant"] for row in json.loads(RESULTS.read_text())
-                      if row["agent"] == "df" and row["env"] in report.LEVER_ENVS} - {"default"}
+                      if row["agent"] in ("df", "roadmap") and row["env"] in report.LEVER_ENVS
+                      and row["extra"].get("episode_steps") in (None, report.ENV_STEPS[row["env"]])} - {"default"}
     for name in lever_variants:  # every lever row is explained under the table
         assert f"- `{name}`: {report.LEVERS[name]}" in markdown
 
@@ -53,24 +54,42 @@ def test_lever_table_shows_every_df_variant_on_medium_and_large_beside_the_oracl
     base = next(r for r in rows if r.agent == "df" and r.env == "maze2d-medium-v1" and r.variant == "default")
     assert report.lever_table([r for r in rows if r.variant == "default"]) == ""  # nothing to compare yet
     lever = report.ResultRow(**{**base.to_dict(), "variant": "learned", "success_rate": 0.97, "first_reach_mean": 150.0,
-                                "score_mean": 140.25, "score_sem": 5.0, "act_ms_median": 12.34,
+                                "score_mean": 140.25, "score_sem": 5.0, "return_mean": 402.0, "act_ms_median": 12.34,
                                 "extra": {"hold_rate_mean": 0.8}})
-    table = report.lever_table([*rows, lever])
-    assert "| df (learned) (100 ep.) | 97 % | 150 | 80 % | 140.2 ± 5.0 | 12.3 | — | — | — | — | — |" in table
-    assert "| oracle (100 ep.) |" in table and "| iql" not in table
+    cut = report.ResultRow(**{**base.to_dict(), "variant": "shorter", "extra": {"episode_steps": 300}})
+    table = report.lever_table([*rows, lever, cut])
+    assert "| df (learned) (100 ep.) | 97 % | 150 | 80 % | 140.2 ± 5.0 | 402 | 12.3 | — | — | — | — | — | — |" in table
+    assert "| oracle (100 ep.) |" in table and "| roadmap (100 ep.) |" in table and "| iql" not in table
+    assert "shorter" not in table  # rows of shorter episodes are not levers: their scores are not comparable
 
 
-def test_target_table_shows_by_how_much_each_target_is_met_or_missed():
+def test_target_table_shows_by_how_much_each_bar_is_met_or_missed():
     rows = [report.ResultRow(**row) for row in json.loads(RESULTS.read_text())]
     oracle = next(r for r in rows if r.agent == "oracle" and r.env == "maze2d-medium-v1" and r.variant == "default")
     df = report.ResultRow(**{**oracle.to_dict(), "agent": "df", "score_mean": oracle.score_mean - 10.0,
-                             "score_sem": 4.0, "success_rate": 0.96})
+                             "score_sem": 4.0, "success_rate": 0.96, "return_mean": 380.4})
+    roadmap = report.ResultRow(**{**oracle.to_dict(), "agent": "roadmap", "score_mean": oracle.score_mean + 5.0})
     published = {"results": {"maze2d-medium-v1": {"Diffusion Forcing": [df.score_mean + 2.5, 7.5],
                                                   "Diffuser": [df.score_mean - 20.0, 2.7]}}}
-    table = report.target_table([oracle, df], published)
+    table = report.target_table([oracle, df, roadmap], published)
     line = next(text for text in table.splitlines() if text.startswith("| medium |"))
     cells = [cell.strip() for cell in line.strip("|").split("|")]
-    assert cells[2:] == ["96 %", f"{oracle.score_mean:.1f}", "-10.0", f"{df.score_mean + 2.5:.1f}", "-2.5",
-                         f"{df.score_mean - 20:.1f}", "+20.0"]
+    assert cells[2:] == ["380", "96 %", f"{roadmap.score_mean:.1f}", "-15.0", f"{oracle.score_mean:.1f}", "-10.0",
+                         f"{df.score_mean + 2.5:.1f}", "-2.5", f"{df.score_mean - 20:.1f}", "+20.0"]
     assert len(table.splitlines()) == 3  # header, rule, the one env with a DF row
     assert report.target_table([oracle], published) == ""
+
+
+def test_paper_protocol_table_compares_the_published_column_as_score_and_as_raw_return():
+    rows = [report.ResultRow(**row) for row in json.loads(RESULTS.read_text())]
+    base = next(r for r in rows if r.agent == "df" and r.env == "maze2d-large-v1" and r.variant == "default")
+    assert report.paper_protocol_table(rows, report.load_published()) == "" or any(
+        r.variant == "paper-protocol" for r in rows)
+    cut = report.ResultRow(**{**base.to_dict(), "variant": "paper-protocol", "return_mean": 390.0, "score_mean": 140.0,
+                              "extra": {"episode_steps": 600}})
+    published = {"results": {"maze2d-large-v1": {"Diffusion Forcing": [159.0, 2.7]}}}
+    table = report.paper_protocol_table([r for r in rows if r.variant != "paper-protocol"] + [cut], published)
+    line = next(text for text in table.splitlines() if text.startswith("| large | df |"))
+    cells = [cell.strip() for cell in line.strip("|").split("|")]
+    assert cells[2:] == [f"{base.score_mean:.1f}", f"{base.return_mean:.1f}", "600", "390.0", "140.0", "159.0",
+                         f"{base.score_mean - 159.0:+.1f}", "+231.0"]
