@@ -63,12 +63,12 @@ class RoadmapAgent(EpisodicAgent):
         self.cost_to_go = cost_to_go.eval()
         self.config = config or RoadmapConfig()
         self.goal_dims = cost_to_go.config.goal_dims
+        if self.goal_dims != 2:
+            raise ValueError("the roadmap agent looks around a circle: goals must be 2-D positions")
         if cost_to_go.obs_dim < 2 * self.goal_dims:
             raise ValueError("the roadmap agent needs observations [position, velocity, ...]")
         self.action_low = np.broadcast_to(np.asarray(action_low, np.float32), (self.goal_dims,)).copy()
         self.action_high = np.broadcast_to(np.asarray(action_high, np.float32), (self.goal_dims,)).copy()
-        if self.goal_dims != 2:
-            raise ValueError("the roadmap agent looks around a circle: goals must be 2-D positions")
         angles = np.linspace(0.0, 2 * np.pi, self.config.directions, endpoint=False)
         self._ring = self.config.lookahead * np.stack([np.cos(angles), np.sin(angles)], -1)  # (R, 2)
         self.path: Path | None = None  # the cost-to-go file, when loaded from one
@@ -77,10 +77,10 @@ class RoadmapAgent(EpisodicAgent):
     def load(cls, name_or_path: str | os.PathLike, config: RoadmapConfig | None = None) -> RoadmapAgent:
         """From a cost-to-go file, or a shipped maze name (``maze2d-medium-v1`` / ``multi2d-medium-v1``:
         the shipped ``<maze>.cost.pt`` beside the DF checkpoint)."""
-        from dfplan.planner import checkpoint_dir, maze_name, shipped_names
+        from dfplan.planner import resolve_checkpoint, shipped_names
 
         text = str(name_or_path)
-        path = checkpoint_dir() / f"{maze_name(text)}.cost.pt" if text in shipped_names() else Path(text)
+        path = resolve_checkpoint(text).with_suffix(".cost.pt") if text in shipped_names() else Path(text)
         if not path.is_file():
             raise FileNotFoundError(f"no cost-to-go file {path} (build one: python -m dfplan train-cost --env ... --out ...)")
         agent = cls(load_cost_to_go(path), config)

@@ -40,10 +40,9 @@ AGENTS: dict[str, Callable[[str, int], Agent]] = {
 
 
 def _roadmap(env_id: str) -> Agent:
-    from agents.roadmap import RoadmapAgent
-    from dfplan.planner import maze_name
+    from benchmarks.registry import BuildRequest, get_agent_spec
 
-    return RoadmapAgent.load(maze_name(env_id))
+    return get_agent_spec("roadmap").build(BuildRequest(env_id, 0)).agent
 
 
 @dataclass(frozen=True)
@@ -89,12 +88,12 @@ def evaluate(
     if batch_size == 1:
         act_times: list[float] = []
         for episode_seed in eval_seeds:
-            episodes += _run_lockstep(agent, env_id, [episode_seed], act_times, steps)
+            episodes += run_lockstep(agent, env_id, [episode_seed], act_times, steps)
     else:
         for first in range(0, n_episodes, batch_size):
-            episodes += _run_lockstep(agent, env_id, eval_seeds[first : first + batch_size], None, steps)
+            episodes += run_lockstep(agent, env_id, eval_seeds[first : first + batch_size], None, steps)
         act_times = []
-        _run_lockstep(agent, env_id, [seed], act_times, steps)
+        run_lockstep(agent, env_id, [seed], act_times, steps)
     latency = agent.latency_ms() if hasattr(agent, "latency_ms") else {}
     row = ResultRow(
         env=envs.get_env_spec(env_id).env_id,
@@ -141,13 +140,15 @@ def episode_summary(episodes: list[EpisodeMetrics]) -> dict[str, float | None]:
     }
 
 
-def _run_lockstep(agent: Agent, env_id: str, seeds: list[int], act_times: list[float] | None,
-                  episode_steps: int) -> list[EpisodeMetrics]:
+def run_lockstep(agent: Agent, env_id: str, seeds: list[int], act_times: list[float] | None = None,
+                 episode_steps: int | None = None, states: list[np.ndarray] | None = None) -> list[EpisodeMetrics]:
     """Run one episode per seed, all envs stepped together through one batched ``act``.
 
     With a single seed the observation is passed unbatched (batch 1, as a user would).
     ``act_times`` (when given) collects the wall time of every ``act`` call; an agent with
     ``reset_latency`` has its own latency record cleared first, so it reports this run only.
+    ``episode_steps``: episode length (default: the suite's). ``states`` (when given) receives
+    each episode's observations ``(T + 1, O)``, the reset one first.
     """
     batch = len(seeds) > 1
     env_list = [envs.make(env_id, max_episode_steps=episode_steps) for _ in seeds]
@@ -156,6 +157,7 @@ def _run_lockstep(agent: Agent, env_id: str, seeds: list[int], act_times: list[f
     if act_times is not None and hasattr(agent, "reset_latency"):
         agent.reset_latency()
     rewards = [[] for _ in seeds]
+    visited = [[o["observation"]] for o in observations]
     infos: list[dict] = [{} for _ in seeds]
     done = False
     while not done:
@@ -168,9 +170,12 @@ def _run_lockstep(agent: Agent, env_id: str, seeds: list[int], act_times: list[f
         for i, env in enumerate(env_list):
             observations[i], reward, terminated, truncated, infos[i] = env.step(actions[i])
             rewards[i].append(reward)
+            visited[i].append(observations[i]["observation"])
             done = done or terminated or truncated
     for env in env_list:
         env.close()
+    if states is not None:
+        states += [np.asarray(v) for v in visited]
     return [episode_metrics(env_id, r, info["first_reach_step"]) for r, info in zip(rewards, infos, strict=True)]
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 import envs
+from benchmarks.evaluate import hold_rate, run_lockstep
 from benchmarks.registry import BuildRequest, TrainRequest, get_agent_spec
 from dfplan.checkpoint import atomic_write
 from dfplan.provenance import git_commit
@@ -36,35 +37,19 @@ DEFAULT_MOTION_PATH = Path("results/maze2d/motion.json")
 def rollout_motion(agent: Any, env_id: str, seeds: list[int], slow: float) -> dict[str, float]:
     """Run one episode per seed in lockstep; the mean path length, speed and slow share before the
     first reach (successful episodes), with the success and hold rates."""
-    env_list = [envs.make(env_id) for _ in seeds]
-    observations = [env.reset(seed=s)[0] for env, s in zip(env_list, seeds, strict=True)]
-    agent.reset(seed=seeds[0])
-    states, rewards = [[o["observation"]] for o in observations], [[] for _ in seeds]
-    done = False
-    while not done:
-        obs = {key: np.stack([o[key] for o in observations]) for key in observations[0]}
-        actions = agent.act(obs)
-        for i, env in enumerate(env_list):
-            observations[i], reward, terminated, truncated, _ = env.step(actions[i])
-            states[i].append(observations[i]["observation"])
-            rewards[i].append(reward)
-            done = done or terminated or truncated
-    lengths, speeds, slow_shares, holds = [], [], [], []
-    for state, reward in zip(states, rewards, strict=True):
-        reward = np.asarray(reward)
-        if not reward.any():
+    states: list[np.ndarray] = []
+    episodes = run_lockstep(agent, env_id, seeds, states=states)
+    lengths, speeds, slow_shares = [], [], []
+    for episode, state in zip(episodes, states, strict=True):
+        if not episode.success:
             continue
-        first = int(np.argmax(reward > 0)) + 1  # steps taken until inside the goal radius
-        path = np.asarray(state)[: first + 1]
+        path = state[: max(episode.first_reach_step, 1) + 1]  # up to the first step inside the goal radius
         speed = np.linalg.norm(path[1:, 2:4], axis=-1)
         lengths.append(float(np.linalg.norm(np.diff(path[:, :2], axis=0), axis=-1).sum()))
         speeds.append(float(speed.mean()))
         slow_shares.append(float((speed < slow).mean()))
-        holds.append(float(reward[first - 1 :].mean()))
-    for env in env_list:
-        env.close()
     return {"path_length": _mean(lengths), "speed": _mean(speeds), "slow_share": _mean(slow_shares),
-            "success_rate": len(lengths) / len(seeds), "hold_rate": _mean(holds)}
+            "success_rate": len(lengths) / len(seeds), "hold_rate": hold_rate(episodes)}
 
 
 def _mean(values: list[float]) -> float | None:
@@ -94,11 +79,22 @@ def build_agent(name: str, env_id: str, seed: int) -> Any:
     return spec.build(BuildRequest(env_id, seed, model, "cpu")).agent
 
 
+def load_motion(path: Path) -> list[dict]:
+    """The rows of a motion file (``[]`` if there is none); a file that is not a list of rows is a ``ValueError``."""
+    if not path.is_file():
+        return []
+    try:
+        rows = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not a motion file (not JSON: {error})") from error
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and {"env", "agent"} <= set(r) for r in rows):
+        raise ValueError(f"{path} is not a motion file (expected a list of rows with env and agent)")
+    return rows
+
+
 def upsert_motion(rows: list[dict], path: Path) -> None:
     """Add ``rows`` to the motion file, replacing those of the same (env, agent)."""
-    existing = json.loads(path.read_text()) if path.is_file() else []
-    if not isinstance(existing, list):
-        raise ValueError(f"{path} is not a list of motion rows")
+    existing = load_motion(path)
     keys = {(r["env"], r["agent"]) for r in rows}
     merged = [r for r in existing if (r.get("env"), r.get("agent")) not in keys] + rows
     merged.sort(key=lambda r: (r["env"], r["agent"]))
@@ -123,6 +119,7 @@ def main(argv: list[str] | None = None) -> None:
         for name in agents:
             if name != "data":
                 get_agent_spec(name)
+        load_motion(args.out)  # a corrupt file fails before the rollouts, and is kept
     except ValueError as error:
         parser.error(str(error))
     command = shlex.join(["python", "-m", "benchmarks.motion", *(sys.argv[1:] if argv is None else argv)])

@@ -150,6 +150,14 @@ def _roadmap_builder(**config: Any) -> Callable[[BuildRequest], BuiltAgent]:
     return build
 
 
+def _roadmap_spec(variant: str = "default", max_episode_steps: int | None = None, **config: Any) -> AgentSpec:
+    """The roadmap agent, or its variant ``roadmap/<variant>`` (``config``: RoadmapConfig fields)."""
+    name = "roadmap" if variant == "default" else f"roadmap/{variant}"
+    return AgentSpec(name, _roadmap_builder(**config), eval_batch_size=50, variant=variant,
+                     max_episode_steps=max_episode_steps, model_of=None if variant == "default" else "roadmap",
+                     in_default_sweep=variant == "default")
+
+
 def _maze2d_env(env_id: str) -> str:
     """The ``maze2d-*`` env of ``env_id``'s maze: one DF model serves maze2d and multi2d."""
     return env_id.replace("multi2d-", "maze2d-")
@@ -404,12 +412,9 @@ AGENTS: dict[str, AgentSpec] = {
     "sac-her": _baseline_spec("sac-her"),
     "iql": _baseline_spec("iql"),
     "cql": _baseline_spec("cql"),
-    "roadmap": AgentSpec("roadmap", _roadmap_builder(), eval_batch_size=50),
-    "roadmap/lookahead0.3": AgentSpec("roadmap/lookahead0.3", _roadmap_builder(lookahead=0.3), eval_batch_size=50,
-                                      variant="lookahead0.3", model_of="roadmap", in_default_sweep=False),
-    "roadmap/paper-protocol": AgentSpec("roadmap/paper-protocol", _roadmap_builder(), eval_batch_size=50,
-                                        variant="paper-protocol", model_of="roadmap", max_episode_steps=600,
-                                        in_default_sweep=False),
+    "roadmap": _roadmap_spec(),
+    "roadmap/lookahead0.3": _roadmap_spec("lookahead0.3", lookahead=0.3),
+    "roadmap/paper-protocol": _roadmap_spec("paper-protocol", max_episode_steps=600),
     "oracle": AgentSpec("oracle", _build_oracle),
     "random": AgentSpec("random", _build_random),
 }

@@ -16,7 +16,7 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
-from benchmarks.results import DEFAULT_RESULTS_PATH, ResultRow, ResultsFormatError, load_rows
+from benchmarks.results import DEFAULT_RESULTS_PATH, ResultRow, load_rows
 from envs.mazes import ENV_IDS, get_env_spec
 
 PUBLISHED_PATH = Path(__file__).with_name("published_maze2d.json")
@@ -332,9 +332,11 @@ def paper_protocol_table(rows: list[ResultRow], published: dict) -> str:
 def motion_table(path: Path) -> str:
     """What arrival is made of (``python -m benchmarks.motion``): path length, speed and slow share
     before the first reach, and the hold rate after it; '' without a motion file."""
-    if not path.is_file():
+    from benchmarks.motion import load_motion
+
+    rows = load_motion(path)
+    if not rows:
         return ""
-    rows = json.loads(path.read_text())
     lines = ["| env | agent | episodes | path to first reach | mean speed | share of steps slower than 1 | holding |",
              "|---|---|---|---|---|---|---|"]
     for row in rows:
@@ -464,7 +466,7 @@ def main(argv: list[str] | None = None) -> None:
         readme = Path("README.md")  # another results file must not rewrite the project's headline table
     try:
         table = build_report(args.results, args.out or args.results.parent)
-    except ResultsFormatError as error:
+    except ValueError as error:  # a malformed results or motion file, named in the message
         parser.error(str(error))
     if readme is not None and str(readme) != "-" and readme.exists():
         updated = update_readme(readme, table)

@@ -20,7 +20,7 @@ def test_oracle_drives_a_path_at_least_as_long_as_the_straight_line_and_holds():
 def test_an_agent_that_never_arrives_has_no_path_statistics():
     class Still(RandomAgent):
         def act(self, obs):
-            return np.zeros((len(obs["observation"]), 2), np.float32)
+            return np.zeros_like(obs["observation"][..., :2], dtype=np.float32)  # one observation or a batch
 
     stats = motion.rollout_motion(Still(), "maze2d-large-v1", [0], slow=1.0)
     assert stats["success_rate"] == 0.0 and stats["path_length"] is None and stats["hold_rate"] is None
@@ -37,3 +37,11 @@ def test_rows_are_upserted_by_env_and_agent_and_bad_settings_refused(tmp_path, c
     with pytest.raises(SystemExit):
         motion.main(["--agents", "nobody", "--out", str(out)])
     assert "unknown agent" in capsys.readouterr().err
+
+
+def test_a_corrupt_motion_file_is_refused_before_any_rollout_and_kept(tmp_path, capsys):
+    out = tmp_path / "motion.json"
+    out.write_text("{not json")
+    with pytest.raises(SystemExit):
+        motion.main(["--agents", "oracle", "--envs", "maze2d-umaze-v1", "--episodes", "1", "--out", str(out)])
+    assert "not a motion file" in capsys.readouterr().err and out.read_text() == "{not json"
