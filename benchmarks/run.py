@@ -17,7 +17,10 @@ recorded with its traceback, listed at the end, and makes the exit code 1. When 
 training seeds of a setting are done, their pooled row is upserted into the results
 file (replacing the row of the same env, agent and variant: the file holds the last
 sweep's numbers, so a ``quick`` sweep after a ``full`` one replaces its rows); after the
-sweep the report is regenerated (:mod:`benchmarks.report`).
+sweep the report is regenerated (:mod:`benchmarks.report`). The results file is
+``runs/maze2d/results.json`` unless ``--results`` names another: a sweep leaves the
+committed ``results/maze2d/`` and README alone and prints its rows beside the committed
+ones; ``--results results/maze2d/results.json`` is how a maintainer records rows.
 """
 
 from __future__ import annotations
@@ -37,12 +40,15 @@ from benchmarks.engines import ENGINES, Engine, make_engine
 from benchmarks.jobs import EvalJob, JobOutcome, TrainJob, run_eval_job, run_train_job
 from benchmarks.ledger import ledger_path, load_ledger, pooled_row, record_outcome, still_done
 from benchmarks.registry import AGENTS, DEFAULT_AGENTS, TrainedModel, TrainRequest, get_agent_spec
-from benchmarks.results import DEFAULT_RESULTS_PATH, load_rows, upsert_rows
+from benchmarks.results import DEFAULT_RESULTS_PATH, ResultRow, load_rows, upsert_rows
 from envs.mazes import ENV_IDS, get_env_spec
 
 SUITES = {"maze2d": ENV_IDS}
 """Suite name -> its env ids."""
 INTERRUPTED = 130
+"""Exit code of an interrupted sweep (as a shell reports Ctrl-C)."""
+SWEEP_RESULTS_PATH = Path("runs/maze2d/results.json")
+"""Where a sweep writes by default: its own file, so the committed ``results/`` stay as they are."""
 """Exit code of an interrupted sweep (as a shell reports Ctrl-C)."""
 
 
@@ -183,6 +189,19 @@ class _Runner:
         self._upsert(list(self.groups))
 
 
+def comparison_table(rows: list[ResultRow], committed: list[ResultRow], keys: set[tuple[str, str, str]]) -> str:
+    """This sweep's rows (``keys``: (env, agent, variant)) beside the committed rows of the same key."""
+    reference = {(r.env, r.agent, r.variant): r for r in committed}
+    lines = [f"this sweep beside the committed rows ({DEFAULT_RESULTS_PATH}):",
+             f"{'env':<26} {'agent':<22} {'score (n)':>16} {'committed (n)':>16}"]
+    for row in sorted((r for r in rows if (r.env, r.agent, r.variant) in keys), key=lambda r: (r.env, r.agent, r.variant)):
+        name = row.agent if row.variant == "default" else f"{row.agent}/{row.variant}"
+        ref = reference.get((row.env, row.agent, row.variant))
+        theirs = f"{ref.score_mean:.1f} ({ref.n_episodes})" if ref else "—"
+        lines.append(f"{row.env:<26} {name:<22} {f'{row.score_mean:.1f} ({row.n_episodes})':>16} {theirs:>16}")
+    return "\n".join(lines)
+
+
 def _csv(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
@@ -203,7 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=1, help="worker processes (0: run jobs in this process)")
     parser.add_argument("--engine", choices=ENGINES, default="pool")
     parser.add_argument("--device", default="auto", help="training and evaluation device: auto | cpu | cuda | cuda:N")
-    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS_PATH, help="results file (ledger: jobs.json beside it)")
+    parser.add_argument("--results", type=Path, default=SWEEP_RESULTS_PATH,
+                        help=f"results file (ledger: jobs.json beside it; default {SWEEP_RESULTS_PATH}: the committed "
+                             f"{DEFAULT_RESULTS_PATH} is only written when named here)")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs/benchmarks"), help="training run folders")
     parser.add_argument("--readme", help="README whose headline table the report updates "
                                          "(default: README.md for the default results file, else none; '-': none)")
@@ -263,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     runner.upsert_all()
     if not args.no_report and args.results.is_file():  # no results file yet: every job failed, nothing to report
         report.main(["--results", str(args.results), *(["--readme", args.readme] if args.readme else [])])
+    if args.results.is_file() and DEFAULT_RESULTS_PATH.is_file() and args.results.resolve() != DEFAULT_RESULTS_PATH.resolve():
+        print(comparison_table(load_rows(args.results), load_rows(DEFAULT_RESULTS_PATH), {(job.env_id, get_agent_spec(job.agent).row_agent, job.variant) for job in sweep.evals}))
     for key, error in runner.failed:
         print(f"\nFAILED {key}:\n{error}", file=sys.stderr)
     if runner.failed:

@@ -51,7 +51,9 @@ def merged(config: T, overrides: Mapping[str, Any]) -> T:
     def merge(base: dict[str, Any], changes: Mapping[str, Any], where: str) -> None:
         for key, value in changes.items():
             if key not in base:
-                raise ValueError(f"unknown field {where}{key}; valid: {', '.join(sorted(base))}")
+                nested = [name for name, inner in base.items() if isinstance(inner, dict) and key in inner]
+                hint = f" ({key} is a field of {nested[0]}: pass {nested[0]}={{{key!r}: ...}})" if nested else ""
+                raise ValueError(f"unknown field {where}{key}{hint}; valid: {', '.join(sorted(base))}")
             if dataclasses.is_dataclass(value) and not isinstance(value, type):
                 base[key] = to_dict(value)
             elif isinstance(base[key], dict) and isinstance(value, Mapping):

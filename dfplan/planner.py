@@ -55,7 +55,7 @@ class PlannerConfig:
     max_horizon: int = 0  # cap for to_episode_end in tokens (0 = the model's training horizon)
     episode_steps: int = 0  # episode length in env steps, needed by to_episode_end (taken from the env when known)
     replan_every: int = 10  # env steps executed from each plan before replanning (paper: 10)
-    sampler: SamplerConfig = field(default_factory=lambda: SamplerConfig(num_steps=10, guidance_scale=3.0))  # scheduling matrix, DDIM steps, guidance scale, MCG samples
+    sampler: SamplerConfig = field(default_factory=lambda: SamplerConfig(num_steps=10))  # scheduling matrix, DDIM steps, guidance scale, MCG samples
     guidance: str = "goal"  # goal (straight-line distance to obs['desired_goal']) | learned (a cost-to-go learned from the data) | reward (predicted return) | none
     cost_model: str = ""  # learned guidance: the cost-to-go file ('' = <checkpoint>.cost.pt; a relative path not found from the working directory is looked up beside the checkpoint)
     velocity_weight: float = 0.05  # goal guidance: weight of the speed penalty near the goal (0 = off)

@@ -47,7 +47,7 @@ class SamplerConfig:
     schedule: str = "pyramid"  # full_sequence | autoregressive | pyramid | trapezoid
     uncertainty: float = 1.0  # pyramid/trapezoid: extra steps of noise per token further out
     eta: float = 0.0  # DDIM stochasticity (0 = deterministic DDIM, 1 = DDPM-like)
-    guidance_scale: float = 0.0  # strength of cost guidance (0 = unguided)
+    guidance_scale: float = 1.0  # strength of cost guidance when a cost is given (0 = unguided); the one default — a shipped planner stores its own
     mcg_samples: int = 1  # Monte Carlo Guidance: sampled futures averaged per guidance step
     stabilization_level: int = 0  # noise level (0..K) at which context tokens are fed
 

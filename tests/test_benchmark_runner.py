@@ -203,3 +203,23 @@ def test_ray_engine_without_ray_errors_clearly(tmp_path, monkeypatch, capsys):
     assert sweep(tmp_path, "--agents", "oracle", "--envs", ENV, "--engine", "ray") == 2
     assert "--engine ray needs Ray: pip install 'dfplan[ray]'" in capsys.readouterr().err
     assert not (tmp_path / "jobs.json").exists()
+
+
+def test_a_default_sweep_writes_under_runs_and_prints_itself_beside_the_committed_rows(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    committed = tmp_path / "results" / "maze2d" / "results.json"
+    assert sweep_default("--agents", "oracle", "--envs", ENV, "--episodes", "2") == 0
+    ours = tmp_path / "runs" / "maze2d" / "results.json"
+    assert load_rows(ours)[0].agent == "oracle" and not committed.exists()
+    committed.parent.mkdir(parents=True)
+    shutil.copy(ours, committed)
+    before = committed.read_bytes()
+    assert sweep_default("--agents", "oracle", "--envs", ENV, "--episodes", "2", "--rerun") == 0
+    assert committed.read_bytes() == before and not (tmp_path / "README.md").exists()
+    printed = capsys.readouterr().out
+    assert "this sweep beside the committed rows" in printed
+    assert f"{ENV:<26} oracle" in printed
+
+
+def sweep_default(*extra: str) -> int:
+    return run.main(["--no-progress", "--workers", "0", *extra])

@@ -287,3 +287,5 @@ def test_load_overrides_a_nested_setting_and_keeps_the_stored_others(tiny_maze_c
     assert planner.config.action_mode == "feedforward" and planner.config.horizon == stored.horizon
     with pytest.raises(ValueError, match=r"unknown field sampler\.guidance"):
         DFPlanner.load(path, device="cpu", sampler={"guidance": 0.7})
+    with pytest.raises(ValueError, match=r"guidance_scale is a field of sampler: pass sampler=\{'guidance_scale': \.\.\.\}"):
+        DFPlanner.load(path, device="cpu", guidance_scale=0.7)
