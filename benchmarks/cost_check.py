@@ -12,7 +12,7 @@ pair with the agent at rest at cell centres:
   descent on the cost leads the right way round the walls. Straight-line distance's rate
   shows how often it leads into a dead end.
 
-    python -m benchmarks.cost_check --cost results/checkpoints/maze2d-medium-v1.cost.pt --env maze2d-medium-v1 --png cost.png
+    python -m benchmarks.cost_check --cost dfplan/checkpoints/maze2d-medium-v1.cost.pt --env maze2d-medium-v1 --png cost.png
 """
 
 from __future__ import annotations

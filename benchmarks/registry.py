@@ -15,6 +15,7 @@ checkpoints do.
 from __future__ import annotations
 
 import importlib
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -23,8 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from agents.protocol import Agent
+from dfplan.shipped import maze_name
 
 TRAIN_LOG = "train.log"
+BASELINE_DIR_ENV = "DFPLAN_BASELINE_DIR"
+REPO_ROOT = Path(__file__).resolve().parents[1]
 """The training subprocess's output, kept in its run folder."""
 
 
@@ -139,7 +143,6 @@ def _roadmap_builder(**config: Any) -> Callable[[BuildRequest], BuiltAgent]:
         from dataclasses import asdict
 
         from agents.roadmap import RoadmapAgent, RoadmapConfig
-        from dfplan.planner import maze_name
 
         agent = RoadmapAgent.load(maze_name(request.env_id), RoadmapConfig(**config))
         meta = agent.cost_to_go.meta
@@ -156,11 +159,6 @@ def _roadmap_spec(variant: str = "default", max_episode_steps: int | None = None
     return AgentSpec(name, _roadmap_builder(**config), eval_batch_size=50, variant=variant,
                      max_episode_steps=max_episode_steps, model_of=None if variant == "default" else "roadmap",
                      in_default_sweep=variant == "default")
-
-
-def _maze2d_env(env_id: str) -> str:
-    """The ``maze2d-*`` env of ``env_id``'s maze: one DF model serves maze2d and multi2d."""
-    return env_id.replace("multi2d-", "maze2d-")
 
 
 def _checkpoint_facts(path: Path) -> tuple[dict[str, Any], bool]:
@@ -253,7 +251,7 @@ def _df_spec(variant: str = "default", max_episode_steps: int | None = None, **p
     """The DF agent, or its variant ``df/<variant>``: planner changes that need no retraining."""
     name = "df" if variant == "default" else f"df/{variant}"
     return AgentSpec(name, _df_builder(**planner), _train_df, eval_batch_size=50, variant=variant,
-                     training_env=_maze2d_env, max_episode_steps=max_episode_steps,
+                     training_env=maze_name, max_episode_steps=max_episode_steps,
                      model_of=None if variant == "default" else "df", in_default_sweep=variant == "default")
 
 
@@ -273,7 +271,7 @@ class Baseline:
     """The agent class in that module."""
     train_options: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments of the module's ``train`` (e.g. the offline algorithm)."""
-    training_env: Callable[[str], str] = _maze2d_env
+    training_env: Callable[[str], str] = maze_name
     """The env whose training run serves an evaluation env (one model per maze)."""
 
     def train(self, env_id: str, preset: str, seed: int, out_dir: Path, device: str = "auto") -> Path:
@@ -317,11 +315,15 @@ def get_baseline(name: str) -> Baseline:
     return BASELINES[name]
 
 
-def shipped_baseline_dir(agent: str, training_env: str) -> Path:
-    """Where a shipped baseline model lives: ``<checkpoint dir>/<agent>/<training env>/``."""
-    from dfplan.planner import checkpoint_dir
+def baseline_dir() -> Path:
+    """Where the suite's shipped baseline models live: ``$DFPLAN_BASELINE_DIR``, else the
+    repository's ``results/checkpoints`` (they are the suite's, not the library's: not in the wheel)."""
+    return Path(os.environ.get(BASELINE_DIR_ENV) or REPO_ROOT / "results" / "checkpoints")
 
-    return checkpoint_dir() / agent / training_env
+
+def shipped_baseline_dir(agent: str, training_env: str) -> Path:
+    """Where a shipped baseline model lives: ``<baseline dir>/<agent>/<training env>/``."""
+    return baseline_dir() / agent / training_env
 
 
 def ship_baseline(agent: str, run_dir: str | Path) -> Path:

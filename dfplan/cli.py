@@ -324,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "results/checkpoints/<agent>/<training env>/")
     shp.add_argument("--run", dest="source", required=True, help="a run's checkpoint.pt (baselines: the run folder)")
     shp.add_argument("--env", required=True, help="env the checkpoint serves (names the file; supplies action bounds)")
-    shp.add_argument("--out", help="output file (default results/checkpoints/<env>.pt)")
+    shp.add_argument("--out", help="output file (default dfplan/checkpoints/<maze>.pt, or $DFPLAN_CHECKPOINT_DIR)")
     shp.add_argument("--force", action="store_true", help="replace an existing output file")
     add_arguments(shp, PlannerConfig, "planner")
     shp.set_defaults(run=_ship)

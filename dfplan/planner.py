@@ -39,11 +39,13 @@ from dfplan.device import resolve_device
 from dfplan.model import DiffusionForcing
 from dfplan.policy import EpisodicAgent, LatencyRecorder, Observation, as_batch
 from dfplan.sampler import SamplerConfig, sample
+from dfplan.shipped import checkpoint_dir, maze_name, resolve_checkpoint, shipped_names
+
+__all__ = ["ACTION_MODES", "GUIDANCE_COSTS", "DFPlanner", "Plan", "PlannerConfig", "checkpoint_dir", "maze_name",
+           "pursuit_target", "resolve_checkpoint", "shipped_names"]
 
 ACTION_MODES = ("diffused", "pd", "feedforward", "pursuit")
 GUIDANCE_COSTS = ("goal", "learned", "reward", "none")
-SHIPPED_MAZES = ("umaze", "medium", "large")
-CHECKPOINT_DIR_ENV = "DFPLAN_CHECKPOINT_DIR"
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ class PlannerConfig:
     replan_every: int = 10  # env steps executed from each plan before replanning (paper: 10)
     sampler: SamplerConfig = field(default_factory=lambda: SamplerConfig(num_steps=10))  # scheduling matrix, DDIM steps, guidance scale, MCG samples
     guidance: str = "goal"  # goal (straight-line distance to obs['desired_goal']) | learned (a cost-to-go learned from the data) | reward (predicted return) | none
-    cost_model: str = ""  # learned guidance: the cost-to-go file ('' = <checkpoint>.cost.pt; a relative path not found from the working directory is looked up beside the checkpoint)
+    cost_model: str = ""  # learned guidance: the cost-to-go file ('' = <checkpoint>.cost.pt; a relative path not found from the working directory is looked up beside the checkpoint, then by file name among the shipped ones)
     velocity_weight: float = 0.05  # goal guidance: weight of the speed penalty near the goal (0 = off)
     velocity_radius: float = 0.5  # goal guidance: length scale of "near the goal" for that penalty
     action_mode: str = "pd"  # pd (track planned [position, velocity]: obs[:A], obs[A:2A]) | feedforward (the planned action plus that PD correction) | pursuit (follow the planned path: PD onto the planned position `lookahead` ahead) | diffused (execute the planned actions)
@@ -114,33 +116,6 @@ class _EnvState:
     plan_index: int = 0
     plan_progress: int = 0  # pursuit: index of the planned point reached so far
     last_action: np.ndarray | None = None
-
-
-def checkpoint_dir() -> Path:
-    """Where shipped checkpoints live: ``$DFPLAN_CHECKPOINT_DIR`` or the repo's ``results/checkpoints``."""
-    return Path(os.environ.get(CHECKPOINT_DIR_ENV, Path(__file__).resolve().parents[1] / "results" / "checkpoints"))
-
-
-def shipped_names() -> list[str]:
-    """Names ``DFPlanner.load`` resolves: one checkpoint per maze serves maze2d-* and multi2d-*."""
-    return [f"{kind}-{maze}-v1" for kind in ("maze2d", "multi2d") for maze in SHIPPED_MAZES]
-
-
-def maze_name(env_id: str) -> str:
-    """The maze an env id plans in (``dfplan/multi2d-large-v1`` -> ``maze2d-large-v1``): one
-    model serves a maze's maze2d and multi2d envs."""
-    return env_id.rsplit("/", 1)[-1].replace("multi2d-", "maze2d-")
-
-
-def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
-    """A shipped name (``maze2d-large-v1``) or a file path -> the checkpoint file."""
-    text = str(name_or_path)
-    if text in shipped_names():
-        return checkpoint_dir() / f"{maze_name(text)}.pt"
-    path = Path(text)
-    if path.suffix or path.exists() or os.sep in text:
-        return path
-    raise ValueError(f"unknown checkpoint name {text!r}; shipped: {', '.join(shipped_names())} (or pass a file path)")
 
 
 def pursuit_target(path: np.ndarray, position: np.ndarray, lookahead: float, progress: int = 0) -> tuple[np.ndarray, int]:
@@ -343,6 +318,8 @@ class DFPlanner(EpisodicAgent):
             path = Path(self.config.cost_model)
             if not path.is_absolute() and not path.is_file() and self.checkpoint is not None:
                 path = self.checkpoint.parent / path  # a shipped variant names its cost-to-go beside it
+            if not path.is_file() and (checkpoint_dir() / path.name).is_file():
+                path = checkpoint_dir() / path.name  # ... or names a shipped cost file (dfplan/checkpoints)
         elif self.checkpoint is not None:
             path = self.checkpoint.with_suffix(".cost.pt")
         else:

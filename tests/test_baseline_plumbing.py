@@ -71,7 +71,7 @@ def gain_baseline(monkeypatch, tmp_path):
     monkeypatch.setitem(registry.BASELINES, "gain", registry.Baseline("gain_baseline", "GainAgent", {"gain": 4.0}))
     monkeypatch.setitem(registry.AGENTS, "gain", registry._baseline_spec("gain"))
     monkeypatch.setitem(registry.AGENTS, "gain/diffused", registry._baseline_spec("gain", "diffused", actions="diffused"))
-    monkeypatch.setenv("DFPLAN_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
+    monkeypatch.setenv("DFPLAN_BASELINE_DIR", str(tmp_path / "checkpoints"))
     return module
 
 

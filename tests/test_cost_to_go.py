@@ -140,7 +140,7 @@ def test_cost_check_refuses_a_cost_fitted_on_another_maze(capsys):
 
     from benchmarks.cost_check import main
 
-    shipped = Path(__file__).resolve().parents[1] / "results" / "checkpoints" / "maze2d-umaze-v1.cost.pt"
+    shipped = Path(__file__).resolve().parents[1] / "dfplan" / "checkpoints" / "maze2d-umaze-v1.cost.pt"
     assert main(["--cost", str(shipped), "--env", "maze2d-large-v1"]) == 2
     assert "fitted on maze2d-umaze-v1's data, not on the large maze" in capsys.readouterr().err
     assert main(["--cost", str(shipped), "--env", "maze2d-umaze-v1", "--png", "out.txt"]) == 2

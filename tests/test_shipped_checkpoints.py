@@ -1,4 +1,6 @@
-"""The checkpoints shipped under results/checkpoints load by name, fit the size budget and act."""
+"""The checkpoints shipped in dfplan/checkpoints load by name, fit the size budget and act."""
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,7 +27,8 @@ def test_shipped_checkpoint_loads_by_name_and_acts(name):
     assert action.shape == (2,) and np.all(np.abs(action) <= 1)
 
 
-VARIANTS = sorted(path for path in (resolve_checkpoint("maze2d-umaze-v1").parent / "df-variants").glob("*.pt")
+SUITE_CHECKPOINTS = Path(__file__).resolve().parents[1] / "results" / "checkpoints"
+VARIANTS = sorted(path for path in (SUITE_CHECKPOINTS / "df-variants").glob("*.pt")
                   if not path.name.endswith(".cost.pt"))  # a variant's own cost-to-go is not a checkpoint
 
 
@@ -41,7 +44,7 @@ def test_shipped_variant_checkpoints_load_and_act(path):
     assert action.shape == (2,) and np.all(np.abs(action) <= 1)
 
 
-VIDEO = sorted((resolve_checkpoint("maze2d-umaze-v1").parent / "video").glob("*.pt"))
+VIDEO = sorted((SUITE_CHECKPOINTS / "video").glob("*.pt"))
 
 
 def test_shipped_model_lists_are_not_empty():

@@ -102,12 +102,11 @@ def _train(args: argparse.Namespace) -> int:
 def _ship(args: argparse.Namespace) -> int:
     """Write a compact checkpoint to ship: the EMA weights as the weights, no optimizer state."""
     from dfplan.checkpoint import save_checkpoint
-    from dfplan.planner import checkpoint_dir
 
     model, meta = _load(args.source, "cpu")
     video = meta["video"]
     name = f"{video.get('env') or 'clips'}-{video['method']}.pt"
-    out = Path(args.out) if args.out else checkpoint_dir() / "video" / name
+    out = Path(args.out) if args.out else Path("results/checkpoints/video") / name
     if out.exists() and not args.force:
         raise ValueError(f"{out} exists; pass --force to replace it")
     save_checkpoint(out, model, None, {**meta, "shipped_from": str(args.source)})
@@ -223,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ship = commands.add_parser("ship", help="write a run's EMA weights as a compact checkpoint to ship")
     ship.add_argument("--run", dest="source", required=True, help="a training run's checkpoint.pt")
-    ship.add_argument("--out", help="output file (default <checkpoint dir>/video/<env>-<method>.pt: results/checkpoints or $DFPLAN_CHECKPOINT_DIR)")
+    ship.add_argument("--out", help="output file (default results/checkpoints/video/<env>-<method>.pt)")
     ship.add_argument("--force", action="store_true", help="replace an existing output file")
     ship.set_defaults(run=_ship)
 
