@@ -22,6 +22,7 @@ import dataclasses
 import math
 import os
 import time
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,8 @@ __all__ = ["ACTION_MODES", "GUIDANCE_COSTS", "DFPlanner", "Plan", "PlannerConfig
            "pursuit_target", "resolve_checkpoint", "shipped_names"]
 
 ACTION_MODES = ("diffused", "pd", "feedforward", "pursuit")
+OUT_OF_RANGE_STD = 4.0
+"""An observation entry or goal this many standard deviations of the model's data from its mean is warned about."""
 GUIDANCE_COSTS = ("goal", "learned", "reward", "none")
 
 
@@ -231,6 +234,7 @@ class DFPlanner(EpisodicAgent):
         if seed is not None:
             self.generator = torch.Generator(device=self.device).manual_seed(int(seed))
         self._envs: list[_EnvState] = []
+        self._warned: set[str] = set()
 
     def reset_env(self, index: int) -> None:
         if index < len(self._envs):
@@ -287,7 +291,31 @@ class DFPlanner(EpisodicAgent):
         batch = as_batch(obs, state_dim=self.layout.obs_dim, goal_dim=None)
         if self.token_cond == "goal" and batch.goals is None:
             raise ValueError("a goal-conditioned model needs obs['desired_goal'] (a dict observation)")
+        self._warn_out_of_range(batch.states, batch.goals)
         return batch
+
+    def _warn_out_of_range(self, states: np.ndarray, goals: np.ndarray | None) -> None:
+        """Warn (once per kind until :meth:`reset`) about an observation or goal far outside the
+        model's training data: the planner still plans, but the plan is an extrapolation."""
+        normalizer = self.model.normalizer
+        if normalizer.mode == "none":
+            return
+        sl = normalizer._obs_slice()
+        loc = normalizer.step_loc[sl].cpu().numpy().astype(np.float64)
+        scale = normalizer.step_scale[sl].cpu().numpy().astype(np.float64)
+        checks = [("observation", states, loc, scale)]
+        if goals is not None and goals.shape[-1] <= len(loc):
+            dims = goals.shape[-1]  # a goal is a position: the observation's first entries
+            checks.append(("desired_goal", goals, loc[:dims], scale[:dims]))
+        for name, values, mean, std in checks:
+            z = np.abs(values - mean) / std
+            if name in self._warned or not np.any(z > OUT_OF_RANGE_STD):
+                continue
+            row, entry = np.unravel_index(int(z.argmax()), z.shape)
+            self._warned.add(name)
+            warnings.warn(f"{name} {values[row].round(3).tolist()} (batch row {row}): entry {entry} is {z[row, entry]:.0f} "
+                          f"standard deviations from the model's training data (mean {mean[entry]:.2f}, std "
+                          f"{std[entry]:.2f}); the plan is an extrapolation", RuntimeWarning, stacklevel=4)
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(array), dtype=torch.float32, device=self.device)

@@ -74,6 +74,8 @@ def as_batch(obs: Observation, state_dim: int = 4, goal_dim: int | None = 2) -> 
             f"observation must have shape ({state_dim},) or (B, {state_dim}), got {states.shape}"
         )
     batched = states.ndim == 2
+    if batched and len(states) == 0:
+        raise ValueError(f"empty batch: observation has shape {states.shape}; pass at least one observation")
     states = np.atleast_2d(states)
     _check_finite("observation", states)
     if goals is not None:

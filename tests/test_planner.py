@@ -238,6 +238,29 @@ def test_bad_observations_get_clear_errors(planner):
         planner.act({**obs, "observation": np.full(4, np.nan)})
     with pytest.raises(ValueError, match="desired_goal"):
         planner.act(obs["observation"])  # a flat array has no goal to guide towards
+    with pytest.raises(ValueError, match="empty batch"):
+        planner.act({"observation": np.zeros((0, 4)), "desired_goal": np.zeros((0, 2))})
+
+
+@pytest.mark.parametrize("maze", ["umaze", "medium", "large"])
+def test_far_out_of_range_observations_and_goals_are_warned_about_once(maze):
+    planner = DFPlanner.load(f"maze2d-{maze}-v1", device="cpu", sampler={"num_steps": 2}, horizon=2)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the envs' own observations and goals are in range
+        for kind in ("multi2d", "maze2d"):
+            env = envs.make(f"{kind}-{maze}-v1")
+            for seed in range(5):
+                obs, _ = env.reset(seed=seed)
+                planner.act(obs)
+    with pytest.warns(RuntimeWarning, match=r"observation .*standard deviations from the model's training data"):
+        planner.act({**obs, "observation": np.array([1e9, 0.0, 0.0, 0.0])})
+    with pytest.warns(RuntimeWarning, match=r"desired_goal \[100.0, 100.0\]"):
+        planner.act({**obs, "desired_goal": np.array([100.0, 100.0])})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per kind until reset
+        planner.act({**obs, "desired_goal": np.array([100.0, 100.0])})
 
 
 def test_checkpoint_problems_get_clear_errors(tiny_maze_checkpoint, tmp_path):
