@@ -15,6 +15,7 @@ checkpoints do.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.protocol import Agent
+from benchmarks.variants import DF_VARIANTS, ROADMAP_VARIANTS, Variant
 from dfplan.shipped import maze_name
 
 TRAIN_LOG = "train.log"
@@ -112,10 +114,18 @@ class AgentSpec:
     model_of: str | None = None
     """For a variant registered under ``<agent>/<variant>``: the agent whose trained models
     (and result rows' ``agent`` name) it shares; None for the agent itself."""
+    requires: tuple[str, ...] = ()
+    """Optional packages it needs beyond ``pip install .`` (importable module names)."""
+    legend: str = ""
+    """What it is or changes, in a sentence (``--list`` and the report's legend)."""
 
     @property
     def trained(self) -> bool:
         return self.train is not None
+
+    def missing(self) -> list[str]:
+        """Its required packages that are not installed."""
+        return [module for module in self.requires if importlib.util.find_spec(module) is None]
 
     @property
     def row_agent(self) -> str:
@@ -153,12 +163,13 @@ def _roadmap_builder(**config: Any) -> Callable[[BuildRequest], BuiltAgent]:
     return build
 
 
-def _roadmap_spec(variant: str = "default", max_episode_steps: int | None = None, **config: Any) -> AgentSpec:
-    """The roadmap agent, or its variant ``roadmap/<variant>`` (``config``: RoadmapConfig fields)."""
+def _roadmap_spec(variant: str = "default", spec: Variant | None = None) -> AgentSpec:
+    """The roadmap agent, or its variant ``roadmap/<variant>`` (a row of :data:`benchmarks.variants.ROADMAP_VARIANTS`)."""
+    spec = spec or Variant("the learned cost-to-go followed by PD, no diffusion model")
     name = "roadmap" if variant == "default" else f"roadmap/{variant}"
-    return AgentSpec(name, _roadmap_builder(**config), eval_batch_size=50, variant=variant,
-                     max_episode_steps=max_episode_steps, model_of=None if variant == "default" else "roadmap",
-                     in_default_sweep=variant == "default")
+    return AgentSpec(name, _roadmap_builder(**spec.overrides), eval_batch_size=50, variant=variant,
+                     max_episode_steps=spec.max_episode_steps, model_of=None if variant == "default" else "roadmap",
+                     in_default_sweep=variant == "default", legend=spec.legend)
 
 
 def _checkpoint_facts(path: Path) -> tuple[dict[str, Any], bool]:
@@ -247,12 +258,30 @@ def _df_builder(**planner: Any) -> Callable[[BuildRequest], BuiltAgent]:
     return build
 
 
-def _df_spec(variant: str = "default", max_episode_steps: int | None = None, **planner: Any) -> AgentSpec:
-    """The DF agent, or its variant ``df/<variant>``: planner changes that need no retraining."""
+def _variant_model(template: str) -> Callable[[TrainRequest], TrainedModel]:
+    """A variant's own retrained model: the file ``template`` names for the env's maze (quick preset, seed 0)."""
+
+    def train(request: TrainRequest) -> TrainedModel:
+        path = REPO_ROOT / template.format(maze=maze_name(request.env_id))
+        if request.preset != "quick" or request.seed != 0:
+            raise ValueError(f"{path.name} is one model (quick preset, seed 0); run this variant with --preset quick --seeds 0")
+        if not path.is_file():
+            raise FileNotFoundError(f"no variant model {path} (docs/maze-suite.md says how to retrain the ablation models)")
+        meta, _ = _checkpoint_facts(path)
+        return TrainedModel(path, 0, meta.get("train_wall_s"), "shipped")
+
+    return train
+
+
+def _df_spec(variant: str = "default", spec: Variant | None = None) -> AgentSpec:
+    """The DF agent, or its variant ``df/<variant>`` (a row of :data:`benchmarks.variants.DF_VARIANTS`)."""
+    spec = spec or Variant("the shipped planner")
     name = "df" if variant == "default" else f"df/{variant}"
-    return AgentSpec(name, _df_builder(**planner), _train_df, eval_batch_size=50, variant=variant,
-                     training_env=maze_name, max_episode_steps=max_episode_steps,
-                     model_of=None if variant == "default" else "df", in_default_sweep=variant == "default")
+    train = _variant_model(spec.checkpoint) if spec.checkpoint else _train_df
+    return AgentSpec(name, _df_builder(**spec.overrides), train, eval_batch_size=50, variant=variant,
+                     training_env=maze_name, max_episode_steps=spec.max_episode_steps,
+                     model_of=None if variant == "default" else "df", in_default_sweep=variant == "default",
+                     legend=spec.legend)
 
 
 @dataclass(frozen=True)
@@ -273,6 +302,8 @@ class Baseline:
     """Extra keyword arguments of the module's ``train`` (e.g. the offline algorithm)."""
     training_env: Callable[[str], str] = maze_name
     """The env whose training run serves an evaluation env (one model per maze)."""
+    requires: tuple[str, ...] = ()
+    """Optional packages it needs beyond ``pip install .`` (importable module names)."""
 
     def train(self, env_id: str, preset: str, seed: int, out_dir: Path, device: str = "auto") -> Path:
         return importlib.import_module(self.module).train(env_id, preset, seed, Path(out_dir), device,
@@ -294,6 +325,11 @@ class Baseline:
         return getattr(importlib.import_module(self.module), self.agent_class).load(path, device, **options)
 
 
+OFFLINE_RL = ("d3rlpy",)
+OFFLINE_RL_INSTALL = 'pip install -e ".[offline]" && pip install --no-deps d3rlpy==2.8.1'
+"""How to install d3rlpy here (pip cannot resolve its gymnasium pin beside gymnasium-robotics; docs/baselines.md)."""
+
+
 def _multi2d_env(env_id: str) -> str:
     """The ``multi2d-*`` env of ``env_id``'s maze (online goal-conditioned training draws goals)."""
     return env_id.replace("maze2d-", "multi2d-")
@@ -302,8 +338,8 @@ def _multi2d_env(env_id: str) -> str:
 BASELINES: dict[str, Baseline] = {
     "diffuser": Baseline("agents.diffuser", "DiffuserAgent"),
     "sac-her": Baseline("agents.sac_her", "SACHERAgent", training_env=_multi2d_env),
-    "iql": Baseline("agents.offline_rl", "OfflineRLAgent", {"algorithm": "iql"}),
-    "cql": Baseline("agents.offline_rl", "OfflineRLAgent", {"algorithm": "cql"}),
+    "iql": Baseline("agents.offline_rl", "OfflineRLAgent", {"algorithm": "iql"}, requires=OFFLINE_RL),
+    "cql": Baseline("agents.offline_rl", "OfflineRLAgent", {"algorithm": "cql"}, requires=OFFLINE_RL),
 }
 """The trained baselines of DESIGN.md section 6, by agent name."""
 
@@ -395,28 +431,25 @@ def _baseline_builder(agent: str, **options: Any) -> Callable[[BuildRequest], Bu
     return build
 
 
-def _baseline_spec(agent: str, variant: str = "default", **options: Any) -> AgentSpec:
+def _baseline_spec(agent: str, variant: str = "default", legend: str = "", **options: Any) -> AgentSpec:
     name = agent if variant == "default" else f"{agent}/{variant}"
     return AgentSpec(name, _baseline_builder(agent, **options), _baseline_trainer(agent), eval_batch_size=50,
                      variant=variant, training_env=get_baseline(agent).training_env,
-                     model_of=None if variant == "default" else agent)
+                     model_of=None if variant == "default" else agent, requires=get_baseline(agent).requires,
+                     legend=legend)
 
 
 AGENTS: dict[str, AgentSpec] = {
     "df": _df_spec(),
-    "df/pursuit": _df_spec("pursuit", action_mode="pursuit"),
-    "df/feedforward": _df_spec("feedforward", action_mode="feedforward"),
-    "df/eta0": _df_spec("eta0", sampler={"eta": 0.0}),
-    "df/warm-start3": _df_spec("warm-start3", warm_start=3),
-    "df/paper-protocol": _df_spec("paper-protocol", max_episode_steps=600),
+    **{f"df/{name}": _df_spec(name, variant) for name, variant in DF_VARIANTS.items()},
     "diffuser": _baseline_spec("diffuser"),
-    "diffuser/diffused-actions": _baseline_spec("diffuser", "diffused-actions", actions="diffused"),
+    "diffuser/diffused-actions": _baseline_spec("diffuser", "diffused-actions", "Diffuser executing its sampled "
+                                                "actions instead of tracking its planned states", actions="diffused"),
     "sac-her": _baseline_spec("sac-her"),
     "iql": _baseline_spec("iql"),
     "cql": _baseline_spec("cql"),
     "roadmap": _roadmap_spec(),
-    "roadmap/lookahead0.3": _roadmap_spec("lookahead0.3", lookahead=0.3),
-    "roadmap/paper-protocol": _roadmap_spec("paper-protocol", max_episode_steps=600),
+    **{f"roadmap/{name}": _roadmap_spec(name, variant) for name, variant in ROADMAP_VARIANTS.items()},
     "oracle": AgentSpec("oracle", _build_oracle),
     "random": AgentSpec("random", _build_random),
 }
@@ -432,4 +465,7 @@ def get_agent_spec(name: str) -> AgentSpec:
     """The spec of agent ``name``; an unknown name raises ``ValueError`` listing the known ones."""
     if name in AGENTS:
         return AGENTS[name]
-    raise ValueError(f"unknown agent {name!r}; known agents: {', '.join(AGENTS)}")
+    agents = [agent for agent, spec in AGENTS.items() if spec.model_of is None]
+    variants = [agent for agent, spec in AGENTS.items() if spec.model_of is not None]
+    raise ValueError(f"unknown agent {name!r}; known agents: {', '.join(agents)}; and {len(variants)} variants "
+                     f"such as {variants[0]} (python -m benchmarks.run --list shows them all)")

@@ -17,6 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from benchmarks.results import DEFAULT_RESULTS_PATH, ResultRow, load_rows
+from benchmarks.variants import DF_VARIANTS, ROADMAP_VARIANTS
 from envs.mazes import ENV_IDS, get_env_spec
 
 PUBLISHED_PATH = Path(__file__).with_name("published_maze2d.json")
@@ -88,33 +89,7 @@ def metric_table(rows: list[ResultRow], metric: str, envs: tuple[str, ...] = ENV
 
 LEVER_ENVS = ("maze2d-medium-v1", "maze2d-large-v1")
 SPEED_ENVS = ("maze2d-umaze-v1", *LEVER_ENVS)  # where the sampler and lever variants were measured
-LEVERS = {
-    "episode-end": "plans over the remaining episode (the paper's setting, at most 30 tokens = 300 steps) instead of a "
-                   "fixed 20-token horizon; the shipped setting until the horizon rows; the rows below change one "
-                   "option of it",
-    "straight-line": "guidance by straight-line goal distance instead of the learned cost-to-go",
-    "candidates4": "4 plans sampled per replan, the one of lowest learned cost executed",
-    "pyramid": "pyramid scheduling matrix (near future certain, far future uncertain) instead of full-sequence",
-    "pyramid-mcg4": "pyramid + Monte Carlo Guidance: the cost averaged over 4 sampled futures of every still-noisy token",
-    "horizon20": "a fixed 20-token (200-step) receding horizon instead of the remaining episode: now the shipped setting",
-    "warm-start5": "rolling replanning: the unexecuted plan kept, re-noised to DDIM step 5, 5 rows per replan instead of 10",
-    "goal-conditioned+learned": "a goal-conditioned denoiser (retrained with hindsight goals, same budget) with the learned-cost guidance",
-    "goal-conditioned": "the goal-conditioned denoiser alone: no guidance",
-    "goal-conditioned+learned+horizon20": "the goal-conditioned denoiser with the shipped planner (learned cost, "
-                                          "20-token horizon): the best combination besides the shipped one",
-    "goal-hold": "the shipped planner, plus the oracle's control law switched on by the known goal: within 0.5 of it, "
-                 "PD onto the goal at rest instead of the plan (`goal_hold=0.5`); not DF, it measures what holding costs",
-    "pursuit": "the shipped plan's *path* followed by pure pursuit (PD onto the planned position 0.5 ahead of the "
-               "nearest planned point, `action_mode=pursuit`) instead of PD tracking of its states: the model "
-               "chooses the route, the tracker the speed",
-    "feedforward": "the plan's own action plus the PD correction onto its states (`action_mode=feedforward`) instead "
-                   "of PD alone: the model's actions, kept on the model's states",
-    "eta0": "deterministic DDIM (eta 0) instead of eta 1",
-    "warm-start3": "rolling replanning with 3 rows per replan (the unexecuted plan re-noised to DDIM step 3): the "
-                   "latency lever",
-    "lookahead0.3": "(roadmap) aiming 0.3 ahead instead of 0.5: the no-diffusion follower as first measured",
-    "frame-stack20": "tokens of 20 env steps instead of 10 (retrained, same budget and 240-step window), plans of at most 15 tokens",
-}
+LEVERS = {**{name: v.legend for name, v in ROADMAP_VARIANTS.items()}, **{name: v.legend for name, v in DF_VARIANTS.items()}}
 """Legend of the lever table: variant name -> what it changes in the shipped planner."""
 
 

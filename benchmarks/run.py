@@ -39,7 +39,14 @@ from benchmarks import report
 from benchmarks.engines import ENGINES, Engine, make_engine
 from benchmarks.jobs import EvalJob, JobOutcome, TrainJob, run_eval_job, run_train_job
 from benchmarks.ledger import ledger_path, load_ledger, pooled_row, record_outcome, still_done
-from benchmarks.registry import AGENTS, DEFAULT_AGENTS, TrainedModel, TrainRequest, get_agent_spec
+from benchmarks.registry import (
+    AGENTS,
+    DEFAULT_AGENTS,
+    OFFLINE_RL_INSTALL,
+    TrainedModel,
+    TrainRequest,
+    get_agent_spec,
+)
 from benchmarks.results import DEFAULT_RESULTS_PATH, ResultRow, load_rows, upsert_rows
 from envs.mazes import ENV_IDS, get_env_spec
 
@@ -202,6 +209,19 @@ def comparison_table(rows: list[ResultRow], committed: list[ResultRow], keys: se
     return "\n".join(lines)
 
 
+def agent_listing() -> str:
+    """Every agent and ``agent/variant`` the suite knows, one per line, with what it changes."""
+    lines = []
+    for name, spec in AGENTS.items():
+        notes = [] if spec.in_default_sweep else ["variant"]
+        if spec.legend:
+            notes.append(spec.legend)
+        if spec.requires:
+            notes.append(f"needs {', '.join(spec.requires)}")
+        lines.append(f"{name:<28} {'; '.join(notes)}".rstrip())
+    return "\n".join(lines)
+
+
 def _csv(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
@@ -211,9 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 2)[2])
     parser.add_argument("--suite", choices=sorted(SUITES), default="maze2d")
-    parser.add_argument("--agents", default=",".join(DEFAULT_AGENTS),
-                        help=f"comma-separated (default: {','.join(DEFAULT_AGENTS)}); lever variants: "
-                             f"{','.join(a for a in AGENTS if a not in DEFAULT_AGENTS)}")
+    parser.add_argument("--agents", help=f"comma-separated (default: {','.join(DEFAULT_AGENTS)}, less those whose "
+                        "optional packages are not installed); --list shows the variants too")
+    parser.add_argument("--list", action="store_true", help="print every agent and agent/variant, then exit")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick")
     parser.add_argument("--envs", default="all", help="comma-separated env ids, or 'all' (default)")
     parser.add_argument("--episodes", type=int, help="evaluation episodes per env and model (default: the preset's)")
@@ -242,10 +262,20 @@ def main(argv: list[str] | None = None) -> int:
     preset = PRESETS[args.preset]
     from dfplan.device import resolve_device
 
+    if args.list:
+        print(agent_listing())
+        return 0
     try:
-        agents = _csv(args.agents)
+        agents = list(DEFAULT_AGENTS) if args.agents is None else _csv(args.agents)
         for agent in agents:
-            get_agent_spec(agent)
+            missing = get_agent_spec(agent).missing()
+            if missing and args.agents is not None:
+                raise ValueError(f"agent {agent} needs {', '.join(missing)}, which is not installed: {OFFLINE_RL_INSTALL}")
+        skipped_agents = [agent for agent in agents if get_agent_spec(agent).missing()]
+        if skipped_agents:
+            print(f"skipping {', '.join(skipped_agents)}: {', '.join(sorted({m for a in skipped_agents for m in get_agent_spec(a).missing()}))} "
+                  f"not installed ({OFFLINE_RL_INSTALL})")
+            agents = [agent for agent in agents if agent not in skipped_agents]
         env_ids = list(SUITES[args.suite]) if args.envs == "all" else [get_env_spec(e).env_id for e in _csv(args.envs)]
         resolve_device(args.device)  # an unknown or missing device fails here, not inside every job
         load_rows(args.results)  # a corrupt results file fails before any job runs, not after

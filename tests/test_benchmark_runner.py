@@ -105,7 +105,8 @@ def test_unknown_agent_names_error_clearly(tmp_path, capsys):
         sweep(tmp_path, "--agents", "oracle,dreamer", "--envs", ENV)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert "unknown agent 'dreamer'" in err and "known agents: df, df/pursuit" in err and "sac-her" in err
+    assert "unknown agent 'dreamer'" in err and "known agents: df, diffuser" in err and "sac-her" in err
+    assert "variants such as df/" in err and "--list" in err
     assert not (tmp_path / "jobs.json").exists()
 
 

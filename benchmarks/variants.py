@@ -1,0 +1,118 @@
+"""Named variants as data: ``agent/variant`` -> what it changes, and the legend the report prints.
+
+A DF variant changes the shipped planner's settings (nested :class:`dfplan.planner.PlannerConfig`
+fields, merged partially onto those stored with the checkpoint), may plan with another
+checkpoint (a retrained ablation model, ``{maze}`` standing for the env's maze), and may cut
+episodes shorter (an evaluation protocol). Every ``df/<variant>`` row of
+``results/maze2d/results.json`` is rerun by ``python -m benchmarks.run --results
+results/maze2d/results.json --agents df/<variant> --envs <env> --episodes 100`` (the rows'
+``extra.planner`` records the full settings). ``EPISODE_END`` is the shipped planner before the
+fixed 20-token horizon replaced it: the lever rows of that time change one option of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+EPISODE_END: dict[str, Any] = {"to_episode_end": True, "max_horizon": 30}
+STRAIGHT_LINE: dict[str, Any] = {**EPISODE_END, "guidance": "goal", "sampler": {"guidance_scale": 0.3}}
+PAPER_SAMPLER: dict[str, Any] = {**EPISODE_END, "sampler": {"schedule": "pyramid", "num_steps": 50}}
+VARIANT_CHECKPOINTS = "results/checkpoints/df-variants"
+"""Where the retrained ablation models live (repository-relative; not in the wheel)."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One named variant of an agent."""
+
+    legend: str
+    """What it changes, in a sentence (the report's legend)."""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Agent settings changed (DF: PlannerConfig fields, nested partially; roadmap: RoadmapConfig fields)."""
+    checkpoint: str | None = None
+    """DF only: another model, ``{maze}`` replaced by the env's maze (``maze2d-large-v1``); None = shipped."""
+    max_episode_steps: int | None = None
+    """Cut every episode at this many steps (the DF paper's 600-step Large protocol); None = the suite's."""
+
+
+def _change(*layers: dict[str, Any]) -> dict[str, Any]:
+    """Overrides layered left to right, nested dicts merged."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            out[key] = {**out.get(key, {}), **value} if isinstance(value, dict) else value
+    return out
+
+
+DF_VARIANTS: dict[str, Variant] = {
+    # the current shipped planner, one option changed
+    "feedforward": Variant("the plan's own action plus the PD correction onto its states (`action_mode=feedforward`) "
+                           "instead of PD alone: the model's actions, kept on the model's states",
+                           {"action_mode": "feedforward"}),
+    "pursuit": Variant("the plan's *path* followed by pure pursuit (PD onto the planned position 0.5 ahead of the "
+                       "nearest planned point, `action_mode=pursuit`) instead of PD tracking of its states: the model "
+                       "chooses the route, the tracker the speed", {"action_mode": "pursuit"}),
+    "eta0": Variant("deterministic DDIM (eta 0) instead of eta 1", {"sampler": {"eta": 0.0}}),
+    "warm-start3": Variant("rolling replanning with 3 rows per replan (the unexecuted plan re-noised to DDIM step 3): "
+                           "the latency lever", {"warm_start": 3}),
+    "goal-hold": Variant("the shipped planner, plus the oracle's control law switched on by the known goal: within 0.5 "
+                         "of it, PD onto the goal at rest instead of the plan (`goal_hold=0.5`); not DF, it measures "
+                         "what holding costs", {"goal_hold": 0.5}),
+    "paper-protocol": Variant("the shipped planner on the DF paper's evaluation protocol: episodes cut at 600 steps "
+                              "(compare by raw return)", max_episode_steps=600),
+    "horizon20": Variant("a fixed 20-token (200-step) receding horizon instead of the remaining episode: the shipped "
+                         "setting since", {"max_horizon": 30}),
+    # the earlier shipped planner (plans over the remaining episode), one option changed
+    "episode-end": Variant("plans over the remaining episode (the paper's setting, at most 30 tokens = 300 steps) "
+                           "instead of a fixed 20-token horizon; the shipped setting until the horizon rows; the rows "
+                           "below change one option of it", EPISODE_END),
+    "straight-line": Variant("guidance by straight-line goal distance (scale 0.3) instead of the learned cost-to-go",
+                             STRAIGHT_LINE),
+    "candidates4": Variant("4 plans sampled per replan, the one of lowest learned cost executed",
+                           _change(EPISODE_END, {"candidates": 4})),
+    "pyramid": Variant("pyramid scheduling matrix (near future certain, far future uncertain) instead of "
+                       "full-sequence", _change(EPISODE_END, {"sampler": {"schedule": "pyramid"}})),
+    "pyramid-mcg4": Variant("pyramid + Monte Carlo Guidance: the cost averaged over 4 sampled futures of every "
+                            "still-noisy token",
+                            _change(EPISODE_END, {"sampler": {"schedule": "pyramid", "mcg_samples": 4}})),
+    "warm-start5": Variant("rolling replanning: the unexecuted plan kept, re-noised to DDIM step 5, 5 rows per replan "
+                           "instead of 10", _change(EPISODE_END, {"warm_start": 5})),
+    "no-guidance": Variant("no guidance at all: the model's unconditioned plans",
+                           _change(STRAIGHT_LINE, {"guidance": "none"})),  # the scale is unused; as recorded
+    "paper-sampler": Variant("the paper's sampler: a pyramid over the remaining episode with 50 DDIM steps",
+                             PAPER_SAMPLER),
+    # the straight-line planner of U-Maze, one option changed
+    "straight-line+horizon20": Variant("the straight-line planner with a fixed 20-token horizon",
+                                       {"guidance": "goal", "sampler": {"guidance_scale": 0.3}, "max_horizon": 30}),
+    "straight-line+pyramid": Variant("the straight-line planner with the pyramid scheduling matrix",
+                                     _change(STRAIGHT_LINE, {"sampler": {"schedule": "pyramid"}})),
+    "straight-line+mcg4": Variant("the straight-line planner with Monte Carlo Guidance over 4 futures",
+                                  _change(STRAIGHT_LINE, {"sampler": {"mcg_samples": 4}})),
+    "straight-line+diffused-actions": Variant("the straight-line planner executing its diffused actions (DF's native "
+                                              "mode) instead of PD tracking", _change(STRAIGHT_LINE, {"action_mode": "diffused"})),
+    # retrained ablation models
+    "frame-stack20": Variant("tokens of 20 env steps instead of 10 (retrained, same budget and 240-step window), plans "
+                             "of at most 15 tokens over the remaining episode",
+                             {"to_episode_end": True, "max_horizon": 15}, f"{VARIANT_CHECKPOINTS}/{{maze}}-fs20.pt"),
+    "goal-conditioned": Variant("the goal-conditioned denoiser (retrained with hindsight goals, same budget) alone: no "
+                                "guidance", _change(EPISODE_END, {"guidance": "none"}),
+                                f"{VARIANT_CHECKPOINTS}/{{maze}}-gc.pt"),
+    "goal-conditioned+learned": Variant("the goal-conditioned denoiser with the learned-cost guidance", EPISODE_END,
+                                        f"{VARIANT_CHECKPOINTS}/{{maze}}-gc.pt"),
+    "goal-conditioned+learned+horizon20": Variant("the goal-conditioned denoiser with the shipped planner (learned "
+                                                  "cost, 20-token horizon)", {"to_episode_end": False, "max_horizon": 30},
+                                                  f"{VARIANT_CHECKPOINTS}/{{maze}}-gc.pt"),
+    "rnn": Variant("the paper's GRU denoiser (width 128, same budget) with the shipped planner", {},
+                   f"{VARIANT_CHECKPOINTS}/{{maze}}-rnn.pt"),
+    "rnn-paper-sampler": Variant("the GRU denoiser with the paper's sampler", PAPER_SAMPLER,
+                                 f"{VARIANT_CHECKPOINTS}/{{maze}}-rnn.pt"),
+}
+"""DF variants: no retraining unless ``checkpoint`` names a retrained model."""
+
+ROADMAP_VARIANTS: dict[str, Variant] = {
+    "lookahead0.3": Variant("(roadmap) aiming 0.3 ahead instead of 0.5: the no-diffusion follower as first measured",
+                            {"lookahead": 0.3}),
+    "paper-protocol": Variant("(roadmap) on the DF paper's 600-step episodes", max_episode_steps=600),
+}
+"""Roadmap variants (:class:`agents.roadmap.RoadmapConfig` fields)."""
