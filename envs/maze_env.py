@@ -15,12 +15,16 @@ Importing this module loads MuJoCo; ``import envs`` does not.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from typing import Any
 
 import mujoco
 import numpy as np
-from gymnasium_robotics.core import GoalEnv
-from gymnasium_robotics.envs.maze.point_maze import PointMazeEnv
+
+with contextlib.redirect_stderr(io.StringIO()):  # gymnasium-robotics prints a notice about its Adroit envs at import
+    from gymnasium_robotics.core import GoalEnv
+    from gymnasium_robotics.envs.maze.point_maze import PointMazeEnv
 
 from envs.mazes import (
     GOAL_RADIUS,
