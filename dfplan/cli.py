@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dfplan.config import add_arguments, from_arguments, to_dict
+from dfplan.config import add_arguments, from_arguments, from_dict, to_dict
 from dfplan.demo import run_demo
 
 
@@ -101,7 +101,8 @@ def _ship(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else checkpoint_dir() / f"{maze_name(args.env)}.pt"
     if out.exists() and not args.force:
         raise ValueError(f"{out} exists; pass --force to replace it")
-    base = PlannerConfig()
+    # the source's stored settings (a re-ship of a shipped model keeps them) with the flags given merged in
+    base = from_dict(PlannerConfig, meta["planner"]) if meta.get("planner") else PlannerConfig()
     config = from_arguments(PlannerConfig, args, "planner", base)
     env = call_plugin("make_env", args.env)
     steps = getattr(env.spec, "max_episode_steps", None)
@@ -109,7 +110,7 @@ def _ship(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, episode_steps=int(steps))  # so loading needs no env
     meta = {**meta, "planner": to_dict(config), "env": maze_name(args.env),
             "action_low": env.action_space.low.tolist(), "action_high": env.action_space.high.tolist(),
-            "shipped_from": str(args.source)}
+            "shipped_from": meta.get("shipped_from") or str(args.source)}
     env.close()
     save_checkpoint(out, model, None, meta)
     print(f"shipped {model.num_parameters():,} parameters -> {out} ({out.stat().st_size / 1e6:.1f} MB)")

@@ -213,6 +213,18 @@ class CostToGo(nn.Module):
         """``steps`` in units of length (× the data's median displacement per step)."""
         return self.steps(obs, goal) * self.speed
 
+    def off_support(self, obs: Tensor) -> Tensor:
+        """How far each position of ``obs (..., O)`` lies from the data: the distance (units of
+        length) to the nearest roadmap node. Inside a wall, where the data never goes, it is large;
+        ``steps`` there is only an extrapolation from the nearest node, which may lie on the far side."""
+        g = self.config.goal_dims
+        if obs.shape[-1] != self.obs_dim:
+            raise ValueError(f"expected observations (..., {self.obs_dim}); got {tuple(obs.shape)}")
+        positions = obs[..., :g].reshape(-1, 1, g)
+        candidates, _ = self._candidates(positions)  # (P, 1, C)
+        gap = (positions[..., None, :] - self.nodes[candidates.clamp_min(0)]).pow(2).sum(-1).add(1e-12).sqrt()
+        return gap.masked_fill(candidates < 0, float("inf")).min(-1).values.reshape(obs.shape[:-1])
+
 
 def fit_cost_to_go(data: Trajectories, config: CostToGoConfig, out: str | Path, meta: dict[str, Any] | None = None) -> CostToGo:
     """Build the roadmap of ``data`` and write it to ``out`` (atomically)."""

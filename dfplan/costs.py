@@ -19,7 +19,8 @@ Distance = Callable[[Tensor, Tensor], Tensor]
 
 
 def goal_cost(layout: TokenLayout, goal: Tensor, velocity_weight: float = 0.0, velocity_radius: float = 0.5,
-              distance: Distance | None = None):
+              distance: Distance | None = None, off_support: Callable[[Tensor], Tensor] | None = None,
+              support_weight: float = 0.0, support_margin: float = 0.2):
     """Goal distance summed over every planned step, so any step may be the arrival.
 
     ``cost = Σ_t d(o_t, g) + w · Σ_t sg[exp(−‖p_t − g‖ / r)] · ‖v_t‖²``; ``d`` is the
@@ -29,7 +30,11 @@ def goal_cost(layout: TokenLayout, goal: Tensor, velocity_weight: float = 0.0, v
     (zero by default) asks the plan to slow down near the goal, which is what lets a
     tracked plan *stay* at the goal (DESIGN.md section 9). The proximity weight is held
     constant (``sg``: no gradient) so the term can only slow the plan down, never push it
-    away from the goal to escape the penalty. ``goal (B, G)`` in raw units.
+    away from the goal to escape the penalty. ``goal (B, G)`` in raw units. ``off_support(observations
+    (B, N, O)) -> (B, N)`` (the learned roadmap's distance to the data,
+    :meth:`dfplan.cost_to_go.CostToGo.off_support`) adds ``support_weight · Σ_t relu(off_t −
+    support_margin)²``: a plan through a wall, where the data never goes, then costs more than one
+    round it, in guidance and in ranking candidates.
     """
     dims = goal.shape[-1]
     if dims > layout.obs_dim:
@@ -45,6 +50,8 @@ def goal_cost(layout: TokenLayout, goal: Tensor, velocity_weight: float = 0.0, v
             speed2 = obs[..., dims : 2 * dims].pow(2).sum(-1)
             near = (-straight.detach() / velocity_radius).exp()
             total = total + velocity_weight * (near * speed2).sum(-1)
+        if support_weight and off_support is not None:
+            total = total + support_weight * (off_support(obs) - support_margin).clamp_min(0).pow(2).sum(-1)
         return total
 
     return cost

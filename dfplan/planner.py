@@ -65,6 +65,8 @@ class PlannerConfig:
     cost_model: str = ""  # learned guidance: the cost-to-go file ('' = <checkpoint>.cost.pt; a relative path not found from the working directory is looked up beside the checkpoint, then by file name among the shipped ones)
     velocity_weight: float = 0.05  # goal guidance: weight of the speed penalty near the goal (0 = off)
     velocity_radius: float = 0.5  # goal guidance: length scale of "near the goal" for that penalty
+    support_weight: float = 0.0  # learned guidance: weight of the penalty on planned positions off the data's roadmap (through walls); 0 = off
+    support_margin: float = 0.2  # learned guidance: distance to the nearest roadmap node that costs nothing
     action_mode: str = "pd"  # pd (track planned [position, velocity]: obs[:A], obs[A:2A]) | feedforward (the planned action plus that PD correction) | pursuit (follow the planned path: PD onto the planned position `lookahead` ahead) | diffused (execute the planned actions)
     lookahead: float = 0.5  # pursuit: how far ahead along the planned path to aim (units of position)
     kp: float = 10.0  # pd: position gain
@@ -88,6 +90,8 @@ class PlannerConfig:
             raise ValueError(f"warm_start must be in [0, sampler.num_steps={self.sampler.num_steps}]")
         if self.velocity_radius <= 0 or not self.lookahead > 0:
             raise ValueError("velocity_radius and lookahead must be > 0")
+        if not (self.support_weight >= 0 and self.support_margin >= 0):
+            raise ValueError("support_weight and support_margin must be >= 0")
         if not self.goal_hold >= 0:
             raise ValueError("goal_hold must be >= 0 (0 = off)")
 
@@ -337,8 +341,10 @@ class DFPlanner(EpisodicAgent):
             return reward_cost(self.layout)
         if goals is None:
             raise ValueError("goal guidance needs obs['desired_goal'] (a dict observation) — or set guidance='none'")
-        distance = self.cost_to_go.distance if cfg.guidance == "learned" else None
-        return goal_cost(self.layout, goals, cfg.velocity_weight, cfg.velocity_radius, distance)
+        learned = cfg.guidance == "learned"
+        return goal_cost(self.layout, goals, cfg.velocity_weight, cfg.velocity_radius,
+                         self.cost_to_go.distance if learned else None,
+                         self.cost_to_go.off_support if learned else None, cfg.support_weight, cfg.support_margin)
 
     def _load_cost_to_go(self) -> CostToGo:
         """The cost-to-go named by ``config.cost_model``, else ``<checkpoint>.cost.pt`` beside the checkpoint."""

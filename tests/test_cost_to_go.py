@@ -135,6 +135,29 @@ def test_goal_cost_sums_a_given_distance_instead_of_the_straight_line():
     assert doubled(tokens).item() == pytest.approx(2 * goal_cost(layout, torch.ones(1, 2))(tokens).item(), rel=1e-5)
 
 
+def test_off_support_is_small_where_the_data_goes_and_large_in_the_gap_between_the_rooms(rooms_cost):
+    inside = torch.tensor([[1.0, 1.0, 0, 0], [4.0, 1.0, 0, 0], [0.1, 1.9, 0, 0]])
+    between = torch.tensor([[2.5, 1.0, 0, 0]])  # the 1-unit gap the data never crosses
+    assert rooms_cost.off_support(inside).max() < 0.2
+    assert rooms_cost.off_support(between).item() > 0.4
+    assert rooms_cost.off_support(inside[None]).shape == (1, 3)
+
+
+def test_the_support_penalty_makes_a_plan_through_the_gap_cost_more_than_one_beside_it(rooms_cost):
+    layout = TokenLayout(obs_dim=4, action_dim=2, use_reward=False, frame_stack=1)
+    plans = torch.zeros(2, 3, layout.token_dim)
+    plans[0, :, 2:4] = torch.tensor([[1.8, 1.0], [2.5, 1.0], [3.2, 1.0]])  # straight through the gap
+    plans[1, :, 2:4] = torch.tensor([[1.8, 1.0], [1.9, 1.0], [1.8, 1.0]])  # stays in the room
+    goal = torch.tensor([[1.0, 1.0]]).expand(2, 2)
+    plain = goal_cost(layout, goal)(plans)
+    penalized = goal_cost(layout, goal, off_support=rooms_cost.off_support, support_weight=10.0)(plans)
+    assert torch.allclose(penalized[1], plain[1]) and penalized[0] > plain[0] + 1.0
+    plans.requires_grad_(True)
+    penalized = goal_cost(layout, goal, off_support=rooms_cost.off_support, support_weight=10.0)(plans)
+    (grad,) = torch.autograd.grad(penalized.sum(), plans)
+    assert torch.isfinite(grad).all() and grad[0, 1, 2:4].abs().sum() > 0
+
+
 def test_cost_check_refuses_a_cost_fitted_on_another_maze(capsys):
     from pathlib import Path
 

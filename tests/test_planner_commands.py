@@ -1,5 +1,6 @@
 """python -m dfplan eval / plan / ship on a tiny checkpoint, through the maze plugin."""
 
+import dataclasses
 import json
 
 import pytest
@@ -28,6 +29,12 @@ def test_ship_then_load_by_path_keeps_the_planner_settings(tiny_maze_checkpoint,
     planner = DFPlanner.load(out, device="cpu")
     assert planner.config.action_mode == "diffused" and planner.config.horizon == 6
     assert planner.meta["env"] == "maze2d-umaze-v1" and planner.meta["action_high"] == [1.0, 1.0]
+    again = tmp_path / "reshipped.pt"  # re-shipping a shipped model changes only the flags given
+    assert cli.main(["ship", "--run", str(out), "--env", "maze2d-umaze-v1", "--out", str(again),
+                     "--planner.kp", "20"]) == 0
+    reshipped = DFPlanner.load(again, device="cpu")
+    assert reshipped.config == dataclasses.replace(planner.config, kp=20.0)
+    assert reshipped.meta["shipped_from"] == planner.meta["shipped_from"] == str(tiny_maze_checkpoint)
 
 
 def test_plan_draws_a_picture_and_a_gif(tiny_maze_checkpoint, tmp_path):
