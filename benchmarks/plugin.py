@@ -15,6 +15,7 @@ import numpy as np
 from agents.datasets import maze_trajectories
 from benchmarks.evaluate import evaluate
 from benchmarks.results import DEFAULT_RESULTS_PATH, upsert_rows
+from dfplan.files import atomic_write
 from envs.mazes import ENV_SPECS
 
 
@@ -117,11 +118,7 @@ def render_gif(env_id: str, path: str | Path, positions: np.ndarray, goal: np.nd
     ax.axis("off")
     image = ax.imshow(frames[0])
     anim = animation.FuncAnimation(fig, lambda i: [image.set_data(frames[i])], frames=len(frames))
-    path = Path(path)
-    tmp = path.with_name(path.stem + ".tmp.gif")
-    anim.save(tmp, writer=animation.PillowWriter(fps=fps))
-    tmp.replace(path)
-    return path
+    return atomic_write(path, lambda tmp: anim.save(tmp, writer=animation.PillowWriter(fps=fps)))
 
 
 def video_dataset(env_id: str, split: str = "train", frame_size: int = 32, frame_skip: int = 10,

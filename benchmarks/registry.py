@@ -26,6 +26,7 @@ from typing import Any
 
 from agents.protocol import Agent
 from benchmarks.variants import DF_VARIANTS, ROADMAP_VARIANTS, Variant
+from dfplan.files import atomic_write
 from dfplan.shipped import maze_name
 
 TRAIN_LOG = "train.log"
@@ -380,9 +381,7 @@ def ship_baseline(agent: str, run_dir: str | Path) -> Path:
     target = shipped_baseline_dir(agent, env)
     target.mkdir(parents=True, exist_ok=True)
     for path in sorted(model.parent.glob(f"{model.stem}.*")):
-        tmp = target / f".{path.name}.tmp"
-        shutil.copyfile(path, tmp)
-        tmp.replace(target / path.name)
+        atomic_write(target / path.name, lambda tmp, source=path: shutil.copyfile(source, tmp))
     return target
 
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 from collections import defaultdict
 from pathlib import Path
 
 from benchmarks.results import DEFAULT_RESULTS_PATH, ResultRow, load_rows
 from benchmarks.variants import DF_VARIANTS, ROADMAP_VARIANTS
+from dfplan.files import atomic_savefig, atomic_write_text
 from envs.mazes import ENV_IDS, get_env_spec
 
 PUBLISHED_PATH = Path(__file__).with_name("published_maze2d.json")
@@ -159,9 +159,7 @@ def protocol_lines(rows: list[ResultRow]) -> list[str]:
 
 
 def _savefig(fig, path: Path) -> None:
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=90, metadata={"Software": None})
-    os.replace(tmp, path)
+    atomic_savefig(fig, path, dpi=90, metadata={"Software": None})
 
 
 def plot_scores(rows: list[ResultRow], path: Path) -> None:
@@ -406,10 +404,7 @@ def build_report(results_path: Path, out_dir: Path) -> str:
     parts += ["## Protocol of every measured row", "", *protocol_lines(rows), "", "## Sources of published numbers", "",
               sources, ""]
     text = "\n".join(parts)
-    path = out_dir / "README.md"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write_text(out_dir / "README.md", text)
     return headline_table(rows, published)
 
 
@@ -420,9 +415,7 @@ def update_readme(readme: Path, table: str) -> bool:
         return False
     head, rest = text.split(HEADLINE_START, 1)
     _, tail = rest.split(HEADLINE_END, 1)
-    tmp = readme.with_name(readme.name + ".tmp")
-    tmp.write_text(f"{head}{HEADLINE_START}\n{table}\n{HEADLINE_END}{tail}")
-    os.replace(tmp, readme)
+    atomic_write_text(readme, f"{head}{HEADLINE_START}\n{table}\n{HEADLINE_END}{tail}")
     return True
 
 

@@ -14,7 +14,6 @@ import fcntl
 import hashlib
 import json
 import math
-import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
@@ -22,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from dfplan.files import atomic_write_text
 from envs.mazes import ENV_IDS
 
 DEFAULT_RESULTS_PATH = Path("results/maze2d/results.json")
@@ -187,20 +187,6 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def upsert_rows(
     rows: Iterable[ResultRow], path: str | Path = DEFAULT_RESULTS_PATH
 ) -> list[ResultRow]:
@@ -220,5 +206,5 @@ def upsert_rows(
         by_key.update({row.key: row for row in new_rows})
         merged = [by_key[key] for key in sorted(by_key)]
         lines = ",\n".join(" " + json.dumps(row.to_dict()) for row in merged)
-        _write_atomic(path, f"[\n{lines}\n]\n")  # one row per line: readable diffs
+        atomic_write_text(path, f"[\n{lines}\n]\n")  # one row per line: readable diffs
     return merged

@@ -7,13 +7,13 @@ Loading needs no dataset, env or optimizer and never unpickles code
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from dfplan.config import from_dict, to_dict
+from dfplan.files import atomic_write  # re-exported: the one atomic writer
 from dfplan.model import DiffusionForcing, ModelConfig
 
 FORMAT = "dfplan.diffusion_forcing"
@@ -22,23 +22,6 @@ VERSION = 1
 
 class CheckpointError(ValueError):
     """A checkpoint file exists but is corrupt, truncated or incompatible."""
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
-    """``write(tmp)`` a temp file in ``path``'s folder, then rename it over ``path``.
-
-    Readers see the old file or the complete new one, never a partial write; a failed
-    ``write`` leaves ``path`` untouched and removes the temp file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:

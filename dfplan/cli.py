@@ -12,6 +12,7 @@ import numpy as np
 
 from dfplan.config import add_arguments, from_arguments, from_dict, to_dict
 from dfplan.demo import run_demo
+from dfplan.files import atomic_write
 
 
 def call_plugin(hook: str, env_id: str, *args, **kwargs):
@@ -241,10 +242,11 @@ def _sample(args: argparse.Namespace) -> int:
     arrays = {"actions": layout.actions(tokens).numpy(), "observations": layout.observations(tokens).numpy()}
     if layout.use_reward:
         arrays["rewards"] = layout.rewards(tokens).numpy()
-    tmp = out.with_name(out.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    tmp.replace(out)
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+    atomic_write(out, write)
     summary = {k: {"shape": list(v.shape), "mean": round(float(v.mean()), 4)} for k, v in arrays.items()}
     print(json.dumps(summary))
     return 0

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dfplan.files import atomic_write
 from dfplan.tokens import TokenLayout
 
 
@@ -82,12 +83,12 @@ class Trajectories:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write an ``.npz`` (atomically) that :meth:`load` reads back."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            np.savez(f, observations=self.observations, actions=self.actions,
-                     rewards=self.rewards, episode_lengths=self.episode_lengths)
-        os.replace(tmp, path)
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as f:
+                np.savez(f, observations=self.observations, actions=self.actions,
+                         rewards=self.rewards, episode_lengths=self.episode_lengths)
+
+        atomic_write(path, write)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Trajectories:

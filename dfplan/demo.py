@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dfplan.files import atomic_savefig
+
 DEMO_TOLERANCE = {"mean_error": 0.5, "std_error": 0.4, "dynamics_rms": 0.75, "reward_rms": 0.6}
 """Pass marks for the demo and the learning test (see :meth:`LinearGaussianWalk.check`)."""
 
@@ -95,9 +97,7 @@ def _plot_demo(walk, o0: float, results: dict, path: Path) -> None:
     axes[0].set_ylabel("o_t")
     axes[0].legend(loc="lower left", fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    atomic_savefig(fig, path, dpi=100)
     plt.close(fig)
-    tmp.replace(path)
 
 

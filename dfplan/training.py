@@ -32,6 +32,7 @@ from dfplan.checkpoint import atomic_torch_save, load_checkpoint, read_torch_fil
 from dfplan.config import to_dict
 from dfplan.data import Trajectories, WindowSampler, WindowSource
 from dfplan.device import resolve_device
+from dfplan.files import atomic_write_text
 from dfplan.model import DiffusionForcing, ModelConfig
 from dfplan.noise_patterns import check_pattern
 
@@ -102,9 +103,7 @@ class _Metrics:
         self.path = path
         lines = path.read_text().splitlines() if path.exists() and resume_step > 0 else []
         kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= resume_step]
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("".join(line + "\n" for line in kept))
-        os.replace(tmp, path)
+        atomic_write_text(path, "".join(line + "\n" for line in kept))
 
     def write(self, row: dict) -> None:
         with open(self.path, "a") as f:

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dfplan.files import atomic_write_text
 from dfplan.provenance import git_commit, versions
 from envs.controller import COLLECTOR_CONFIG, ControllerConfig, WaypointController
 from envs.mazes import (
@@ -261,10 +262,7 @@ def record_speed(path: Path, dataset_id: str, steps: int, collect_s: float, writ
         "cpu_count": os.cpu_count(),
         "command": "python -m envs.collect " + " ".join(sys.argv[1:]),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(records, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(records, indent=2, sort_keys=True) + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -78,7 +78,7 @@ def test_failed_write_keeps_old_file(tmp_path, monkeypatch):
     def broken_replace(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr("benchmarks.results.os.replace", broken_replace)
+    monkeypatch.setattr("dfplan.files.os.replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         upsert_rows([_row(score_mean=50.0)], path)
     assert path.read_text() == before
