@@ -56,6 +56,7 @@ DF_VARIANTS: dict[str, Variant] = {
     "eta0": Variant("deterministic DDIM (eta 0) instead of eta 1", {"sampler": {"eta": 0.0}}),
     "warm-start3": Variant("rolling replanning with 3 rows per replan (the unexecuted plan re-noised to DDIM step 3): "
                            "the latency lever", {"warm_start": 3}),
+    "pd-gains20": Variant("stiffer tracking of the planned states: PD gains 20 / 2 instead of 10 / 1", {"kp": 20.0, "kd": 2.0}),
     "support10": Variant("guidance and ranking also penalize planned positions off the data's roadmap (further than "
                          "0.2 from its nearest node, e.g. through a wall; `support_weight=10`)", {"support_weight": 10.0}),
     "goal-hold": Variant("the shipped planner, plus the oracle's control law switched on by the known goal: within 0.5 "
