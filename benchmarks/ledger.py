@@ -29,7 +29,8 @@ from typing import Any
 
 from benchmarks.evaluate import episode_summary
 from benchmarks.jobs import JobOutcome, episodes_from_columns
-from benchmarks.results import ResultRow, ResultsFormatError, _locked, _write_atomic
+from benchmarks.results import ResultRow, ResultsFormatError, _locked
+from dfplan.files import atomic_write_text
 
 FORMAT = "dfplan-benchmark-jobs"
 VERSION = 1
@@ -104,7 +105,7 @@ def record_outcome(path: str | Path, outcome: JobOutcome, job: dict[str, Any]) -
         jobs = load_ledger(path)
         jobs[outcome.key] = record
         lines = ",\n".join(f" {json.dumps(key)}: {json.dumps(jobs[key])}" for key in sorted(jobs))
-        _write_atomic(path, f'{{"format": "{FORMAT}", "version": {VERSION}, "jobs": {{\n{lines}\n}}}}\n')
+        atomic_write_text(path, f'{{"format": "{FORMAT}", "version": {VERSION}, "jobs": {{\n{lines}\n}}}}\n')
     return record
 
 
