@@ -200,12 +200,12 @@ def comparison_table(rows: list[ResultRow], committed: list[ResultRow], keys: se
     """This sweep's rows (``keys``: (env, agent, variant)) beside the committed rows of the same key."""
     reference = {(r.env, r.agent, r.variant): r for r in committed}
     lines = [f"this sweep beside the committed rows ({DEFAULT_RESULTS_PATH}):",
-             f"{'env':<26} {'agent':<22} {'score (n)':>16} {'committed (n)':>16}"]
+             f"{'env':<26} {'agent':<30} {'score (n)':>16} {'committed (n)':>16}"]
     for row in sorted((r for r in rows if (r.env, r.agent, r.variant) in keys), key=lambda r: (r.env, r.agent, r.variant)):
         name = row.agent if row.variant == "default" else f"{row.agent}/{row.variant}"
         ref = reference.get((row.env, row.agent, row.variant))
         theirs = f"{ref.score_mean:.1f} ({ref.n_episodes})" if ref else "—"
-        lines.append(f"{row.env:<26} {name:<22} {f'{row.score_mean:.1f} ({row.n_episodes})':>16} {theirs:>16}")
+        lines.append(f"{row.env:<26} {name:<30} {f'{row.score_mean:.1f} ({row.n_episodes})':>16} {theirs:>16}")
     return "\n".join(lines)
 
 
