@@ -75,7 +75,7 @@ def build_agent(name: str, env_id: str, seed: int) -> Any:
     spec = get_agent_spec(name)
     model = None
     if spec.trained:
-        model = spec.train(TrainRequest(spec.row_agent, spec.training_env(env_id), "quick", 0, Path("runs/benchmarks")))
+        model = spec.train(TrainRequest(spec.model_agent, spec.training_env(env_id), "quick", 0, Path("runs/benchmarks")))
     return spec.build(BuildRequest(env_id, seed, model, "cpu")).agent
 
 

@@ -128,10 +128,18 @@ class AgentSpec:
         """Its required packages that are not installed."""
         return [module for module in self.requires if importlib.util.find_spec(module) is None]
 
+    own_model: bool = False
+    """A variant with a model of its own (a retrained ablation), not the one of ``model_of``."""
+
     @property
     def row_agent(self) -> str:
         """The ``agent`` of its result rows (and of its training runs)."""
         return self.model_of or self.name
+
+    @property
+    def model_agent(self) -> str:
+        """The agent whose ``train`` provides its model: its own name for a variant with its own model."""
+        return self.name if self.own_model else self.row_agent
 
 
 def _build_oracle(request: BuildRequest) -> BuiltAgent:
@@ -282,7 +290,7 @@ def _df_spec(variant: str = "default", spec: Variant | None = None) -> AgentSpec
     return AgentSpec(name, _df_builder(**spec.overrides), train, eval_batch_size=50, variant=variant,
                      training_env=maze_name, max_episode_steps=spec.max_episode_steps,
                      model_of=None if variant == "default" else "df", in_default_sweep=variant == "default",
-                     legend=spec.legend)
+                     legend=spec.legend, own_model=spec.checkpoint is not None)
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,8 @@ def plan_sweep(agents: list[str], env_ids: list[str], preset: str, seeds: list[i
                 evals.append(job)
                 needs[job.key] = None
                 if seed is not None:
-                    request = TrainRequest(spec.row_agent, spec.training_env(env_id), preset, seed, runs_dir.resolve(), device)
+                    request = TrainRequest(spec.model_agent, spec.training_env(env_id), preset, seed, runs_dir.resolve(),
+                                           device)
                     train = TrainJob(request, workdir)
                     trains[train.key] = train
                     needs[job.key] = train.key

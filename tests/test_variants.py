@@ -62,3 +62,13 @@ def test_a_variant_needing_a_missing_package_is_refused_by_name_and_skipped_by_d
     with pytest.raises(SystemExit):
         run.main(["--agents", "cql", "--results", str(tmp_path / "r.json")])
     assert "needs d3rlpy" in capsys.readouterr().err
+
+
+def test_a_variant_with_its_own_model_trains_and_evaluates_with_that_model_not_the_shipped_one(tmp_path):
+    sweep = run.plan_sweep(["df", "df/rnn", "df/pursuit"], ["maze2d-umaze-v1"], "quick", [0], 2, 0, "cpu",
+                           tmp_path, "test")
+    needs = {job.agent: sweep.trains[sweep.needs[job.key]].request.agent for job in sweep.evals}
+    assert needs == {"df": "df", "df/rnn": "df/rnn", "df/pursuit": "df"}
+    request = sweep.trains[sweep.needs[next(j.key for j in sweep.evals if j.agent == "df/rnn")]].request
+    model = registry.get_agent_spec("df/rnn").train(request)
+    assert model.path == ROOT / "results" / "checkpoints" / "df-variants" / "maze2d-umaze-v1-rnn.pt"
