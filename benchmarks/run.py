@@ -268,15 +268,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         agents = list(DEFAULT_AGENTS) if args.agents is None else _csv(args.agents)
-        for agent in agents:
-            missing = get_agent_spec(agent).missing()
-            if missing and args.agents is not None:
-                raise ValueError(f"agent {agent} needs {', '.join(missing)}, which is not installed: {OFFLINE_RL_INSTALL}")
-        skipped_agents = [agent for agent in agents if get_agent_spec(agent).missing()]
-        if skipped_agents:
-            print(f"skipping {', '.join(skipped_agents)}: {', '.join(sorted({m for a in skipped_agents for m in get_agent_spec(a).missing()}))} "
+        missing = {agent: get_agent_spec(agent).missing() for agent in agents}  # unknown names fail here
+        missing = {agent: packages for agent, packages in missing.items() if packages}
+        if missing and args.agents is not None:
+            agent, packages = next(iter(missing.items()))
+            raise ValueError(f"agent {agent} needs {', '.join(packages)}, which is not installed: {OFFLINE_RL_INSTALL}")
+        if missing:  # the default sweep: run what is installed, say what is not
+            print(f"skipping {', '.join(missing)}: {', '.join(sorted({p for ps in missing.values() for p in ps}))} "
                   f"not installed ({OFFLINE_RL_INSTALL})")
-            agents = [agent for agent in agents if agent not in skipped_agents]
+            agents = [agent for agent in agents if agent not in missing]
         env_ids = list(SUITES[args.suite]) if args.envs == "all" else [get_env_spec(e).env_id for e in _csv(args.envs)]
         resolve_device(args.device)  # an unknown or missing device fails here, not inside every job
         load_rows(args.results)  # a corrupt results file fails before any job runs, not after

@@ -76,6 +76,11 @@ class Normalizer(nn.Module):
         loc, scale = self._tokenwise(tokens)
         return tokens * scale + loc
 
+    def obs_stats(self) -> tuple[Tensor, Tensor]:
+        """``(loc, scale)`` of the observation features ``(O,)``: the data's mean and std (gaussian)."""
+        s = self._obs_slice()
+        return self.step_loc[s], self.step_scale[s]
+
     def normalize_obs(self, obs: Tensor) -> Tensor:
         """Raw observations ``(..., O)`` -> normalized."""
         s = self._obs_slice()

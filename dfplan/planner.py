@@ -172,6 +172,9 @@ class DFPlanner(EpisodicAgent):
         self.action_low = np.broadcast_to(np.asarray(action_low, np.float32), (self.layout.action_dim,)).copy()
         self.action_high = np.broadcast_to(np.asarray(action_high, np.float32), (self.layout.action_dim,)).copy()
         self.timer = LatencyRecorder()
+        normalizer = model.normalizer  # the data's observation statistics, for the out-of-range warning
+        self._obs_stats = None if normalizer.mode == "none" else tuple(
+            t.detach().cpu().numpy().astype(np.float64) for t in normalizer.obs_stats())
         self.reset(self.config.seed)
 
     # ------------------------------------------------------------------ construction
@@ -301,12 +304,9 @@ class DFPlanner(EpisodicAgent):
     def _warn_out_of_range(self, states: np.ndarray, goals: np.ndarray | None) -> None:
         """Warn (once per kind until :meth:`reset`) about an observation or goal far outside the
         model's training data: the planner still plans, but the plan is an extrapolation."""
-        normalizer = self.model.normalizer
-        if normalizer.mode == "none":
+        if self._obs_stats is None:
             return
-        sl = normalizer._obs_slice()
-        loc = normalizer.step_loc[sl].cpu().numpy().astype(np.float64)
-        scale = normalizer.step_scale[sl].cpu().numpy().astype(np.float64)
+        loc, scale = self._obs_stats
         checks = [("observation", states, loc, scale)]
         if goals is not None and goals.shape[-1] <= len(loc):
             dims = goals.shape[-1]  # a goal is a position: the observation's first entries

@@ -72,3 +72,12 @@ def test_a_variant_with_its_own_model_trains_and_evaluates_with_that_model_not_t
     request = sweep.trains[sweep.needs[next(j.key for j in sweep.evals if j.agent == "df/rnn")]].request
     model = registry.get_agent_spec("df/rnn").train(request)
     assert model.path == ROOT / "results" / "checkpoints" / "df-variants" / "maze2d-umaze-v1-rnn.pt"
+
+
+def test_the_default_sweep_skips_an_agent_whose_package_is_missing_and_says_so(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(registry.AgentSpec, "missing", lambda self: ["d3rlpy"] if self.name == "cql" else [])
+    monkeypatch.setattr(run, "DEFAULT_AGENTS", ("oracle", "cql"))
+    assert run.main(["--results", str(tmp_path / "r.json"), "--envs", "maze2d-umaze-v1", "--episodes", "1",
+                     "--workers", "0", "--no-progress", "--no-report"]) == 0
+    assert "skipping cql: d3rlpy not installed" in capsys.readouterr().out
+    assert [row.agent for row in load_rows(tmp_path / "r.json")] == ["oracle"]
