@@ -3,9 +3,8 @@
 ``maze_trajectories("maze2d-large-v1")`` reads the locally generated Minari dataset
 (generating it first when ``create=True``) and joins its stored chunks back into the one
 continuous stream the collector produced, so training windows may span chunk
-boundaries exactly as the data does. ``python -m dfplan train --env ...`` reaches it
-through the ``dfplan.plugins`` entry point (``benchmarks.plugin``), so ``dfplan`` imports
-no simulator code.
+boundaries exactly as the data does. The suite's ``python -m benchmarks train --env ...``
+trains on it; ``dfplan`` itself imports no simulator code.
 """
 
 from __future__ import annotations

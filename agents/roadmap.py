@@ -82,7 +82,7 @@ class RoadmapAgent(EpisodicAgent):
         text = str(name_or_path)
         path = resolve_checkpoint(text).with_suffix(".cost.pt") if text in shipped_names() else Path(text)
         if not path.is_file():
-            raise FileNotFoundError(f"no cost-to-go file {path} (build one: python -m dfplan train-cost --env ... --out ...)")
+            raise FileNotFoundError(f"no cost-to-go file {path} (build one: python -m benchmarks train-cost --env ... --out ...)")
         agent = cls(load_cost_to_go(path), config)
         agent.path = path
         return agent

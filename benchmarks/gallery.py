@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 import envs
-from benchmarks.plugin import render_gif, render_plan
 from dfplan.planner import DFPlanner, resolve_checkpoint
+from envs.render import render_gif, render_png
 
 
 def run_episode(planner: DFPlanner, env_id: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> None:
         for k, seed in enumerate(int(s) for s in args.seeds.split(",")):
             start, goal, plan, positions, success = run_episode(planner, env_id, seed)
             title = f"{env_id} seed {seed}: {'reached' if success else 'missed'} the goal"
-            print(render_plan(env_id, args.out / f"{env_id}_seed{seed}.png", start, goal, plan, positions, title))
+            print(render_png(env_id, args.out / f"{env_id}_seed{seed}.png", agent_xy=start[:2], goal_xy=goal[:2],
+                             trajectory=positions, plan=plan, title=title))
             if k == 0:
                 print(render_gif(env_id, args.out / f"{env_id}.gif", positions, goal))
 

@@ -224,7 +224,7 @@ def _train_df(request: TrainRequest) -> TrainedModel:
     meta, finished = _checkpoint_facts(checkpoint)
     if not finished:
         run.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "dfplan", "train", "--env", request.env_id, "--preset", request.preset,
+        command = [sys.executable, "-m", "benchmarks", "train", "--env", request.env_id, "--preset", request.preset,
                    "--seed", str(request.seed), "--device", request.device, "--out", str(run), "--resume"]
         _run_logged(command, run)
         meta, finished = _checkpoint_facts(checkpoint)
@@ -412,7 +412,7 @@ def _baseline_trainer(agent: str) -> Callable[[TrainRequest], TrainedModel]:
         model = baseline.finished_model(run)
         if model is None:
             run.mkdir(parents=True, exist_ok=True)
-            command = [sys.executable, "-m", "dfplan", "train", "--agent", agent, "--env", request.env_id,
+            command = [sys.executable, "-m", "benchmarks", "train", "--agent", agent, "--env", request.env_id,
                        "--preset", request.preset, "--seed", str(request.seed), "--device", request.device,
                        "--out", str(run)]
             _run_logged(command, run)

@@ -155,6 +155,9 @@ def protocol_lines(rows: list[ResultRow]) -> list[str]:
         seeds = f"{row.eval_seeds[0]}–{row.eval_seeds[-1]}" if row.eval_seeds else "—"
         lines.append(f"| {row.env} | {_label(row)} | {row.n_episodes} | {seeds} | {row.train_seeds or '—'} | "
                      f"{row.device} | `{row.commit[:8]}` | {row.date[:10]} | `{row.command}` |")
+    if any(row.command.startswith("python -m dfplan eval") for row in rows):
+        lines += ["", "Commands recorded as `python -m dfplan eval ...` predate the move of the suite's commands "
+                  "out of the library: the same flags run today as `python -m benchmarks eval ...`."]
     return lines
 
 
@@ -373,7 +376,7 @@ def build_report(results_path: Path, out_dir: Path) -> str:
                   "cost-to-go followed with no diffusion model. `act ms` was measured with other jobs sharing the "
                   "2 CPU cores in most rows (the shipped setting measured 4.7 ms per step alone, 8–10 ms shared), so "
                   "differences under ~25 % are noise. Rows list the `benchmarks.run` agent (`df/<variant>`) or "
-                  "`dfplan eval` command that made them (protocol table below).", "", levers,
+                  "`eval` command that made them (protocol table below).", "", levers,
                   "", *[f"- `{name}`: {LEVERS[name]}" for name in measured], ""]
         costs = sorted((out_dir / "cost_to_go").glob("*.png")) if (out_dir / "cost_to_go").is_dir() else []
         if costs:

@@ -135,3 +135,39 @@ def from_arguments(cls: type[T], args: argparse.Namespace, prefix: str, base: T 
     if base is not None:
         return dataclasses.replace(base, **changes)
     return cls(**changes)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (a count, a batch, a frame rate)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def comma_floats(text: str, name: str):
+    """``"1,2.5"`` as a float64 array; ``ValueError`` naming flag ``--name`` otherwise."""
+    import numpy as np
+
+    try:
+        return np.array([float(v) for v in text.split(",")], dtype=np.float64)
+    except ValueError as err:
+        raise ValueError(f"--{name} must be comma-separated numbers, got {text!r}") from err
+
+
+def run_command(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run the chosen command (``args.run``); bad input (``ValueError``, a
+    missing file) prints ``error: ...`` and returns 2 instead of a traceback. The command sees
+    its own arguments as ``args.argv`` (what a results row records)."""
+    import sys
+
+    args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return args.run(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

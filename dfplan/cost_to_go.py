@@ -21,7 +21,8 @@ step), the scale of the straight-line cost it replaces. A goal the data never co
 the position costs ``unreachable_factor`` × the longest connected path. The planner uses it
 as its guidance cost and to rank candidate plans (``PlannerConfig.guidance = "learned"``).
 
-    python -m dfplan train-cost --env maze2d-medium-v1 --out dfplan/checkpoints/maze2d-medium-v1.cost.pt
+    python -m dfplan train-cost --data trajectories.npz --out model.cost.pt
+    python -m benchmarks train-cost --env maze2d-medium-v1 --out dfplan/checkpoints/maze2d-medium-v1.cost.pt
 """
 
 from __future__ import annotations

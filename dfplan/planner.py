@@ -361,7 +361,7 @@ class DFPlanner(EpisodicAgent):
                              "or load a checkpoint that has <name>.cost.pt beside it")
         if not path.is_file():
             raise FileNotFoundError(f"guidance='learned' needs the cost-to-go model {path} "
-                                    "(train it: python -m dfplan train-cost --env ... --out ...)")
+                                    "(train it: python -m dfplan train-cost --data ... --out ...)")
         model = load_cost_to_go(path, self.device)
         if model.obs_dim != self.layout.obs_dim:
             raise ValueError(f"cost-to-go {path} is for observations of size {model.obs_dim}, the planner's are {self.layout.obs_dim}")

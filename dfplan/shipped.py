@@ -3,7 +3,7 @@
 The Diffusion Forcing checkpoints and their learned cost-to-go files (``<maze>.pt``,
 ``<maze>.cost.pt``, a few MB) are package data in ``dfplan/checkpoints/``, so an installed
 wheel loads them by name. ``$DFPLAN_CHECKPOINT_DIR`` points the registry at another folder
-of the same layout (where ``python -m dfplan ship`` writes by default, too). One checkpoint
+of the same layout (where the maze suite's ``ship`` command writes by default, too). One checkpoint
 per maze serves both of its envs: ``multi2d-large-v1`` plans with ``maze2d-large-v1.pt``.
 """
 

@@ -56,6 +56,7 @@ class TrainConfig:
     checkpoint_every: int = 1_000  # steps between checkpoints (and at the end)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     noise_pattern: str = "independent"  # independent (Diffusion Forcing) | teacher_forcing | full_sequence (baselines)
+    init_from: str = ""  # a checkpoint of the same model whose (EMA) weights start the run: fine-tuning, longer training
 
     def __post_init__(self) -> None:
         check_pattern(self.noise_pattern)
@@ -117,6 +118,22 @@ def check_run_folder(out_dir: str | os.PathLike, resume: bool) -> None:
         raise ValueError(f"{out} already holds a training run: pass --resume to continue it, or choose another --out")
 
 
+def _init_weights(model: DiffusionForcing, model_config: ModelConfig, path: str) -> dict:
+    """Load the (EMA) weights of checkpoint ``path`` into ``model``; returns what the run's meta records of it.
+
+    The checkpoint must hold the same model (``ValueError`` names the differing fields); its
+    normalizer comes with the weights, so the run keeps the units the weights were trained in.
+    """
+    source, source_meta = load_checkpoint(path, "cpu", use_ema=True)
+    found, wanted = to_dict(source.config), to_dict(model_config)
+    if found != wanted:
+        differing = sorted(key for key in {*found, *wanted} if found.get(key) != wanted.get(key))
+        raise ValueError(f"--train.init_from {path} holds another model (differs in {', '.join(differing)})")
+    model.load_state_dict(source.state_dict())
+    return {"init_from": str(path), "init_steps_done": source_meta.get("steps_done"),
+            "init_train_wall_s": source_meta.get("train_wall_s")}
+
+
 def train(model_config: ModelConfig, train_config: TrainConfig, data: Trajectories | WindowSource,
           out_dir: str | os.PathLike, *, resume: bool = False, progress: bool = True,
           meta: dict | None = None) -> DiffusionForcing:
@@ -148,6 +165,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data: Trajectori
     model = DiffusionForcing(model_config)
     if behind is not None:
         model.normalizer.fit(behind)
+    init_meta = _init_weights(model, model_config, train_config.init_from) if train_config.init_from else {}
     model.to(device)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(train_config.ema_decay), use_buffers=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay)
@@ -174,7 +192,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data: Trajectori
     net = DistributedDataParallel(model) if world > 1 else model
     metrics = _Metrics(out / "metrics.jsonl", start) if rank == 0 else None
     run_meta = {"model_config": to_dict(model_config), "train_config": to_dict(train_config),
-                "dataset_steps": data.num_steps, "world_size": world, **(meta or {})}
+                "dataset_steps": data.num_steps, "world_size": world, **init_meta, **(meta or {})}
 
     def save(step: int, wall: float) -> None:
         if rank != 0:

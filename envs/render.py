@@ -153,3 +153,20 @@ def render_frames(
     near_agent = np.linalg.norm(xy[None] - positions[:, None, None], axis=-1) <= agent_radius
     frames[near_agent] = AGENT_RGB
     return frames[0] if single else frames
+
+
+def render_gif(env_id: str, path: str | Path, positions: np.ndarray, goal: np.ndarray | None = None,
+               fps: int = 20, size: int = 96) -> Path:
+    """An episode GIF from positions ``(T, 2)`` (every second one drawn) with the frame renderer."""
+    from matplotlib import animation
+    from matplotlib.figure import Figure
+
+    from dfplan.files import atomic_write
+
+    frames = render_frames(env_id, np.asarray(positions)[::2], goals=goal, size=size)
+    fig = Figure(figsize=(3, 3))
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.axis("off")
+    image = ax.imshow(frames[0])
+    anim = animation.FuncAnimation(fig, lambda i: [image.set_data(frames[i])], frames=len(frames))
+    return atomic_write(path, lambda tmp: anim.save(tmp, writer=animation.PillowWriter(fps=fps)))

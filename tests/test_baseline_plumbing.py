@@ -1,4 +1,4 @@
-"""How trained baselines plug in: one registry entry each, the runner, and ``python -m dfplan train/eval --agent``.
+"""How trained baselines plug in: one registry entry each, the runner, and ``python -m benchmarks train/ship/eval --agent``.
 
 A stand-in baseline module (a goal-seeking proportional controller "trained" by writing a
 JSON file) meets the module contract of :class:`benchmarks.registry.Baseline`, so these
@@ -17,8 +17,8 @@ import pytest
 
 from agents.protocol import EpisodicAgent, as_batch
 from benchmarks import registry, run
+from benchmarks.cli import main as suite_main
 from benchmarks.results import load_rows
-from dfplan.cli import main as dfplan_main
 
 ENV = "maze2d-umaze-v1"
 
@@ -104,30 +104,30 @@ def test_sweep_uses_the_shipped_baseline_and_its_variant_shares_the_model(tmp_pa
     assert not (tmp_path / "runs").exists()  # nothing was trained
 
 
-def test_dfplan_train_and_eval_take_an_agent_choice(tmp_path, gain_baseline, capsys):
+def test_suite_train_ship_and_eval_take_an_agent_choice(tmp_path, gain_baseline, capsys):
     out = tmp_path / "run"
-    assert dfplan_main(["train", "--agent", "gain", "--env", "multi2d-umaze-v1", "--preset", "quick", "--seed", "3",
+    assert suite_main(["train", "--agent", "gain", "--env", "multi2d-umaze-v1", "--preset", "quick", "--seed", "3",
                         "--out", str(out)]) == 0
-    assert dfplan_main(["ship", "--agent", "gain", "--run", str(out), "--env", ENV]) == 0
+    assert suite_main(["ship", "--agent", "gain", "--run", str(out), "--env", ENV]) == 0
     assert (registry.shipped_baseline_dir("gain", ENV) / "model.json").exists()
     meta = json.loads((out / "model.json").read_text())
     assert meta["env"] == ENV and meta["seed"] == 3 and meta["gain"] == 4.0  # one model per maze: the maze2d dataset
     results = tmp_path / "results.json"
-    assert dfplan_main(["eval", "--agent", "gain", "--checkpoint", str(out), "--env", "multi2d-umaze-v1",
+    assert suite_main(["eval", "--agent", "gain", "--checkpoint", str(out), "--env", "multi2d-umaze-v1",
                         "--episodes", "2", "--batch", "2", "--results", str(results)]) == 0
     (row,) = load_rows(results)
     assert (row.agent, row.env, row.train_seeds, row.n_episodes) == ("gain", "multi2d-umaze-v1", [3], 2)
-    assert row.command.startswith("python -m dfplan eval --agent gain")
+    assert row.command.startswith("python -m benchmarks eval --agent gain")
     assert "score" in capsys.readouterr().out
 
 
 def test_baseline_commands_reject_missing_models_and_options(tmp_path, gain_baseline, capsys):
-    assert dfplan_main(["eval", "--agent", "gain", "--checkpoint", str(tmp_path / "nothing"), "--env", ENV]) == 2
+    assert suite_main(["eval", "--agent", "gain", "--checkpoint", str(tmp_path / "nothing"), "--env", ENV]) == 2
     assert "no such model file" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
-    assert dfplan_main(["eval", "--agent", "gain", "--checkpoint", str(tmp_path / "empty"), "--env", ENV]) == 2
+    assert suite_main(["eval", "--agent", "gain", "--checkpoint", str(tmp_path / "empty"), "--env", ENV]) == 2
     assert "holds no finished model" in capsys.readouterr().err
-    assert dfplan_main(["train", "--agent", "gain", "--env", ENV]) == 2
-    assert "needs --env and --preset" in capsys.readouterr().err
-    assert dfplan_main(["train", "--agent", "dreamer", "--env", ENV, "--preset", "quick"]) == 2
+    assert suite_main(["train", "--agent", "gain", "--env", ENV]) == 2
+    assert "needs --preset" in capsys.readouterr().err
+    assert suite_main(["train", "--agent", "dreamer", "--env", ENV, "--preset", "quick"]) == 2
     assert "unknown baseline 'dreamer'" in capsys.readouterr().err

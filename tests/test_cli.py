@@ -72,3 +72,27 @@ def test_train_neither_overwrites_a_run_nor_resumes_it_as_another_model(walk, tm
     assert "holds a run of another model (differs in denoiser)" in capsys.readouterr().err
     assert (tmp_path / "r" / "checkpoint.pt").read_bytes() == before  # nothing lost
     assert cli.main([*run, "--resume"]) == 0  # the same model resumes (here: already finished)
+
+
+def test_plan_command_writes_one_plans_arrays(tiny_maze_checkpoint, tmp_path, capsys):
+    code = cli.main(["plan", "--checkpoint", str(tiny_maze_checkpoint), "--obs=-1,-1,0,0", "--goal", "1,1",
+                     "--out", str(tmp_path / "p.npz"), "--device", "cpu", "--planner.horizon", "4",
+                     "--planner.sampler.num_steps", "3"])
+    assert code == 0
+    with np.load(tmp_path / "p.npz") as data:
+        assert data["observations"].shape == (40, 4) and data["actions"].shape == (40, 2)  # 4 tokens of 10 steps
+        np.testing.assert_allclose(data["start"], [-1, -1, 0, 0])
+        np.testing.assert_allclose(data["goal"], [1, 1])
+    assert cli.main(["plan", "--checkpoint", str(tiny_maze_checkpoint), "--obs", "1,2", "--goal", "1,1",
+                     "--out", str(tmp_path / "q.npz"), "--device", "cpu"]) == 2
+    assert "--obs needs 4 comma-separated values, got 2" in capsys.readouterr().err
+    assert not (tmp_path / "q.npz").exists()
+
+
+def test_the_library_command_line_has_no_suite_commands(capsys):
+    for command in ("eval", "ship"):
+        with pytest.raises(SystemExit):
+            cli.main([command, "--help"])
+        assert "invalid choice" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--env", "maze2d-umaze-v1"])  # training on a suite env is the suite's command

@@ -1,11 +1,11 @@
-"""python -m dfplan eval / plan / ship on a tiny checkpoint, through the maze plugin."""
+"""python -m benchmarks eval / plan / ship on a tiny checkpoint."""
 
 import dataclasses
 import json
 
 import pytest
 
-from dfplan import cli
+from benchmarks import cli
 from dfplan.planner import DFPlanner
 
 FAST = ["--planner.horizon", "4", "--planner.sampler.num_steps", "3", "--planner.replan_every", "40"]
@@ -19,7 +19,7 @@ def test_eval_writes_a_results_row(tiny_maze_checkpoint, tmp_path):
     (row,) = json.loads(results.read_text())
     assert row["agent"] == "df" and row["variant"] == "tiny" and row["n_episodes"] == 2
     assert row["act_ms_median"] > 0 and row["replan_ms_median"] > 0
-    assert row["extra"]["planner"]["horizon"] == 4 and row["command"].startswith("python -m dfplan eval")
+    assert row["extra"]["planner"]["horizon"] == 4 and row["command"].startswith("python -m benchmarks eval")
 
 
 def test_ship_then_load_by_path_keeps_the_planner_settings(tiny_maze_checkpoint, tmp_path):
@@ -55,9 +55,15 @@ def test_plan_rejects_bad_coordinates(tiny_maze_checkpoint, tmp_path, args, caps
     assert code == 2 and "error:" in capsys.readouterr().err
 
 
-def test_unknown_env_names_the_plugins(tiny_maze_checkpoint, capsys):
-    assert cli.main(["eval", "--checkpoint", str(tiny_maze_checkpoint), "--env", "CartPole-v1"]) == 2
-    assert "no dfplan plugin knows env 'CartPole-v1'" in capsys.readouterr().err
+@pytest.mark.parametrize("command", ["eval", "plan", "ship", "train-cost", "video-clips"])
+def test_unknown_env_names_the_suite_envs(tiny_maze_checkpoint, tmp_path, command, capsys):
+    given = {"eval": ["--checkpoint", str(tiny_maze_checkpoint)], "ship": ["--run", str(tiny_maze_checkpoint)],
+             "plan": ["--checkpoint", str(tiny_maze_checkpoint), "--start", "0,0", "--goal", "1,1"],
+             "train-cost": ["--out", str(tmp_path / "c.pt")], "video-clips": []}[command]
+    assert cli.main([command, *given, "--env", "CartPole-v1"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown env 'CartPole-v1'" in err and "maze2d-umaze-v1" in err
+    assert not list(tmp_path.iterdir())
 
 
 def test_ship_refuses_another_maze_and_an_existing_file_without_force(tiny_maze_checkpoint, tmp_path, capsys):

@@ -116,24 +116,26 @@ def test_windows_pair_each_frame_with_the_actions_that_led_to_it():
         VideoWindows(video, horizon=40)
 
 
-def test_clips_are_cached_atomically_and_read_back(tmp_path, monkeypatch):
+def test_missing_clips_say_how_to_render_them(tmp_path):
+    with pytest.raises(FileNotFoundError, match="python -m benchmarks video-clips --env maze2d-umaze-v1 --split test"):
+        fetch_clips("maze2d-umaze-v1", "test", SIZE, 10, 40, tmp_path)
+
+
+def test_the_suite_renders_clips_where_the_video_module_reads_them(tmp_path, monkeypatch):
+    from benchmarks import cli
+
     video, _, _ = clips()
     calls = []
 
-    def fake_plugin(hook, env_id, **kwargs):
-        calls.append((hook, env_id, kwargs))
+    def fake_render(env_id, split, frame_size, frame_skip, clip_frames):
+        calls.append((env_id, split, frame_size, frame_skip, clip_frames))
         return {name: getattr(video, name) for name in ("frames", "actions", "positions", "background", "agent_rgb",
                                                          "pixel_xy")}
 
-    monkeypatch.setattr("dfplan.cli.call_plugin", fake_plugin)
-    first = fetch_clips("maze2d-umaze-v1", "test", SIZE, 10, 40, tmp_path)
-    second = fetch_clips("maze2d-umaze-v1", "test", SIZE, 10, 40, tmp_path)
-    assert len(calls) == 1 and calls[0][0] == "video_dataset"
-    np.testing.assert_array_equal(first.frames, second.frames)
+    monkeypatch.setattr("envs.video_data.video_dataset", fake_render)
+    assert cli.main(["video-clips", "--env", "maze2d-umaze-v1", "--split", "test", "--frame-size", str(SIZE),
+                     "--clip-frames", "40", "--cache", str(tmp_path)]) == 0
+    assert calls == [("maze2d-umaze-v1", "test", SIZE, 10, 40)]
     assert [p.name for p in tmp_path.iterdir()] == ["maze2d-umaze-v1-test-s32-k10-t40.npz"]
-
-
-def test_the_maze_plugin_knows_only_its_envs():
-    from benchmarks import plugin
-
-    assert plugin.video_dataset("CartPole-v1") is None
+    read = fetch_clips("maze2d-umaze-v1", "test", SIZE, 10, 40, tmp_path)
+    np.testing.assert_array_equal(read.frames, video.frames)

@@ -6,7 +6,7 @@ scheduling matrices and the training loop — on frames instead of state tokens:
 per-frame conv encoder/decoder, and each frame is conditioned on the actions that led
 to it (``token_cond``).
 
-* :mod:`dfplan.video.data` — clips from an env plugin (cached ``.npz``) and training windows;
+* :mod:`dfplan.video.data` — clip arrays (``.npz``, rendered by the suite) in a cache and training windows;
 * :mod:`dfplan.video.presets` — ``quick`` / ``full`` and the methods ``df``,
   ``teacher_forcing``, ``full_sequence`` (config values on one network);
 * :mod:`dfplan.video.rollout` — sliding-window rollouts far past the training window,

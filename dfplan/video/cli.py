@@ -14,8 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from dfplan.cli import positive_int, run_command
-from dfplan.config import add_arguments, from_arguments, from_dict, to_dict
+from dfplan.config import (
+    add_arguments,
+    from_arguments,
+    from_dict,
+    positive_int,
+    run_command,
+    to_dict,
+)
 from dfplan.model import ModelConfig
 from dfplan.provenance import git_commit
 from dfplan.training import TrainConfig
@@ -73,9 +79,9 @@ def _train(args: argparse.Namespace) -> int:
     from dfplan.training import check_run_folder, train
 
     if (args.env is None) == (args.clips is None):
-        raise ValueError("give exactly one of --env (an env with a video_dataset plugin hook) or --clips (a .npz)")
+        raise ValueError("give exactly one of --env (its clips rendered in --cache) or --clips (a .npz)")
     if args.out:
-        check_run_folder(args.out, args.resume)  # before the clips are rendered
+        check_run_folder(args.out, args.resume)  # before the clips load
     preset = get_preset(args.preset)
     data = from_arguments(VideoData, args, "video", preset.data)
     preset = dataclasses.replace(preset, data=data)
@@ -196,8 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dfplan.video", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser("train", help="train a video world model (df or a baseline) on an env's rendered dataset")
-    train.add_argument("--env", help="env id whose dataset to render into clips (cached under --cache)")
+    train = commands.add_parser("train", help="train a video world model (df or a baseline) on rendered clips")
+    train.add_argument("--env", help="env id whose clips the cache holds (the maze suite renders them: "
+                                      "python -m benchmarks video-clips --env ENV)")
     train.add_argument("--clips", help="training clips .npz instead of --env (e.g. a cached file carried to a GPU machine)")
     train.add_argument("--preset", default="quick", choices=tuple(PRESETS), help="quick (2 CPU cores, <= 45 min) | full (GPU)")
     train.add_argument("--method", default="df", choices=tuple(METHODS),

@@ -1,8 +1,8 @@
 """Video clips as arrays, cached on disk, and the training windows cut from them.
 
-Clips come from an env plugin's ``video_dataset`` hook (for the maze suite,
-:mod:`envs.video_data`), so ``dfplan`` renders nothing itself and a machine without the
-simulator trains from a cached ``.npz``. Frames are uint8 ``(S, S, 3)`` images; as model
+Clips are ``.npz`` arrays that the suite which knows the env renders (for the maze suite,
+``python -m benchmarks video-clips``, :mod:`envs.video_data`) into the cache, so ``dfplan``
+renders nothing itself and a machine without the simulator trains from a cached ``.npz``. Frames are uint8 ``(S, S, 3)`` images; as model
 tokens they are flattened in ``(H, W, RGB)`` order and mapped to ``[-1, 1]``
 (:func:`frames_to_tokens`), which is the model's raw unit (normalization ``none``).
 """
@@ -114,19 +114,27 @@ class VideoClips:
         return cls.from_arrays(arrays)
 
 
+def clips_path(cache_dir: str | os.PathLike, env_id: str, split: str, frame_size: int, frame_skip: int,
+               clip_frames: int) -> Path:
+    """Where the cache keeps the clips of ``env_id``'s ``split`` cut with these settings."""
+    name = f"{env_id.replace('/', '_')}-{split}-s{frame_size}-k{frame_skip}-t{clip_frames}.npz"
+    return Path(cache_dir) / name
+
+
 def fetch_clips(env_id: str, split: str, frame_size: int, frame_skip: int, clip_frames: int,
                 cache_dir: str | os.PathLike = DEFAULT_CACHE) -> VideoClips:
-    """The env's clips from the cache, rendered through its plugin (and cached) when absent."""
-    name = f"{env_id.replace('/', '_')}-{split}-s{frame_size}-k{frame_skip}-t{clip_frames}.npz"
-    path = Path(cache_dir) / name
-    if path.is_file():
-        return VideoClips.load(path)
-    from dfplan.cli import call_plugin
+    """The env's clips from the cache (``FileNotFoundError`` saying how to render them when absent).
 
-    clips = VideoClips.from_arrays(call_plugin("video_dataset", env_id, split=split, frame_size=frame_size,
-                                               frame_skip=frame_skip, clip_frames=clip_frames))
-    clips.save(path)
-    return clips
+    dfplan renders nothing itself: the suite that knows the env writes the clips there
+    (the maze suite: ``python -m benchmarks video-clips --env ENV --split SPLIT``).
+    """
+    path = clips_path(cache_dir, env_id, split, frame_size, frame_skip, clip_frames)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no {split} clips of {env_id} in {Path(cache_dir)} ({path.name}); render them with the suite that knows "
+            f"the env, e.g. python -m benchmarks video-clips --env {env_id} --split {split} --frame-size {frame_size} "
+            f"--frame-skip {frame_skip} --clip-frames {clip_frames}, or pass a clips .npz")
+    return VideoClips.load(path)
 
 
 class VideoWindows:

@@ -1,0 +1,335 @@
+"""The maze suite's command line: ``python -m benchmarks {train,train-cost,eval,ship,plan,video-clips,run,report}``.
+
+The suite owns everything that needs a maze: its datasets (generated locally), its envs,
+its baselines and its pictures. The model and planner flags come from :mod:`dfplan.cli`,
+so a DF flag means the same here as in the library's own command line.
+
+    python -m benchmarks train --env maze2d-medium-v1 --preset quick        # DF on the suite's dataset
+    python -m benchmarks train --agent diffuser --env maze2d-medium-v1 --preset quick
+    python -m benchmarks eval --checkpoint maze2d-medium-v1 --env maze2d-medium-v1
+    python -m benchmarks ship --run runs/maze2d-medium-v1-quick-seed0/checkpoint.pt --env maze2d-medium-v1
+    python -m benchmarks plan --checkpoint maze2d-medium-v1 --env maze2d-medium-v1 --start=1,1 --goal 6,6
+    python -m benchmarks run --agents df,roadmap --preset quick   # the sweep (python -m benchmarks.run)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dfplan.cli import add_train_arguments, fit_cost, train_model, train_run_folder
+from dfplan.config import (
+    add_arguments,
+    comma_floats,
+    from_arguments,
+    from_dict,
+    positive_int,
+    run_command,
+    to_dict,
+)
+from envs.mazes import ENV_SPECS
+
+DF = "df"
+
+
+def _known_env(env_id: str) -> str:
+    """``env_id`` if the suite knows it (``dfplan/`` prefix allowed), else ``ValueError`` listing the known ones."""
+    if env_id.removeprefix("dfplan/") not in ENV_SPECS:
+        raise ValueError(f"unknown env {env_id!r}; the maze suite has {', '.join(sorted(ENV_SPECS))}")
+    return env_id
+
+
+def _make_env(env_id: str):
+    import envs
+
+    return envs.make(_known_env(env_id))
+
+
+def _dataset(env_id: str):
+    from agents.datasets import maze_trajectories
+
+    return maze_trajectories(_known_env(env_id), create=True)
+
+
+def _command(args: argparse.Namespace) -> str:
+    return shlex.join(["python", "-m", "benchmarks", *args.argv])
+
+
+# ---------------------------------------------------------------------------- training
+def _train(args: argparse.Namespace) -> int:
+    env_id = _known_env(args.env)
+    if args.agent != DF:
+        from benchmarks.registry import get_baseline
+
+        if args.preset is None:
+            raise ValueError(f"--agent {args.agent} needs --preset")
+        baseline = get_baseline(args.agent)
+        training_env = baseline.training_env(env_id.removeprefix("dfplan/"))
+        out = Path(args.out) if args.out else Path("runs") / f"{args.agent}-{training_env}-{args.preset}-seed{args.train_seed}"
+        path = baseline.train(training_env, args.preset, args.train_seed, out, args.device)
+        print(f"{args.agent} model -> {path}")
+        return 0
+    out = train_run_folder(args, env_id)  # checked before the dataset is generated or loaded
+    meta = {"data": env_id, "env": env_id, "command": _command(args)}
+    train_model(args, _dataset(env_id), out, meta)
+    return 0
+
+
+def _train_cost(args: argparse.Namespace) -> int:
+    fit_cost(args, _dataset(args.env), {"data": args.env, "command": _command(args)})
+    return 0
+
+
+# ---------------------------------------------------------------------------- evaluation
+def _load_planner(args: argparse.Namespace, env: Any = None):
+    from dfplan.planner import DFPlanner, PlannerConfig
+
+    planner = DFPlanner.load(args.checkpoint, args.device, env=env)
+    return planner.with_config(from_arguments(PlannerConfig, args, "planner", planner.config))
+
+
+def _load_agent(args: argparse.Namespace):
+    """The evaluated agent and the facts its row records: ``(agent, train_seed, extra)``."""
+    if args.agent == DF:
+        env = _make_env(args.env)
+        planner = _load_planner(args, env)
+        env.close()
+        extra = {"checkpoint": str(args.checkpoint), "planner": planner.planner_meta()}
+        return planner, planner.meta.get("train_config", {}).get("seed"), extra
+    from benchmarks.registry import get_baseline, shipped_baseline_dir
+
+    baseline = get_baseline(args.agent)
+    checkpoint = args.checkpoint
+    if str(checkpoint) == "shipped":
+        checkpoint = shipped_baseline_dir(args.agent, baseline.training_env(args.env.removeprefix("dfplan/")))
+    options = {"actions": args.actions} if args.actions else {}
+    agent = baseline.load(checkpoint, args.device, **options)
+    facts = {key: agent.meta[key] for key in ("budget", "env", "preset", "device") if key in agent.meta}
+    return agent, agent.meta.get("seed"), {"checkpoint": str(args.checkpoint), "training": facts, **options}
+
+
+def _check_results_file(path: str) -> None:
+    """Refuse a results file that cannot take a row before the evaluation runs, not after."""
+    results = Path(path)
+    if results.is_dir():
+        raise ValueError(f"--results {results} is a folder; give a .json file (or 'none')")
+    if results.exists():
+        try:
+            rows = json.loads(results.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"--results {results} is not valid JSON ({err}); fix or move it") from err
+        if not isinstance(rows, list):
+            raise ValueError(f"--results {results} does not hold a list of result rows")
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from benchmarks.evaluate import evaluate
+    from benchmarks.results import upsert_rows
+
+    env_id = _known_env(args.env)
+    if args.results != "none":
+        _check_results_file(args.results)
+    agent, train_seed, extra = _load_agent(args)
+    evaluation = evaluate(agent, env_id, args.episodes, args.seed, agent_name=args.agent_name or args.agent,
+                          variant=args.variant, train_seeds=[] if train_seed is None else [train_seed],
+                          train_wall_s=agent.meta.get("train_wall_s"), device=str(getattr(agent, "device", "cpu")),
+                          command=_command(args), batch_size=args.batch, extra=extra,
+                          max_episode_steps=args.episode_steps)
+    if args.results != "none":
+        upsert_rows([evaluation.row], Path(args.results))
+    row = evaluation.row.to_dict()
+    reach = row["first_reach_mean"]
+    print(f"{row['env']} {row['agent']}/{row['variant']}: score {row['score_mean']:.1f} ± {row['score_sem']:.1f}, "
+          f"success {row['success_rate']:.0%}, first reach {'n/a' if reach is None else f'{reach:.0f}'}, "
+          f"act {row['act_ms_median']:.2f} ms/step, replan {row['replan_ms_median'] or 0:.1f} ms")
+    return 0
+
+
+# ---------------------------------------------------------------------------- shipping
+def _ship(args: argparse.Namespace) -> int:
+    """Write a compact shipped checkpoint: EMA weights as the weights, planner settings in meta."""
+    _known_env(args.env)
+    if args.agent != DF:
+        from benchmarks.registry import ship_baseline
+
+        print(f"shipped {args.agent} model -> {ship_baseline(args.agent, args.source)}")
+        return 0
+    from dfplan.checkpoint import load_checkpoint, save_checkpoint
+    from dfplan.planner import PlannerConfig
+    from dfplan.shipped import checkpoint_dir, maze_name
+
+    model, meta = load_checkpoint(args.source, "cpu", use_ema=True)
+    if meta.get("env") and maze_name(meta["env"]) != maze_name(args.env):
+        raise ValueError(f"{args.source} was trained on {meta['env']}, not on {args.env}'s maze")
+    out = Path(args.out) if args.out else checkpoint_dir() / f"{maze_name(args.env)}.pt"
+    if out.exists() and not args.force:
+        raise ValueError(f"{out} exists; pass --force to replace it")
+    # the source's stored settings (a re-ship of a shipped model keeps them) with the flags given merged in
+    base = from_dict(PlannerConfig, meta["planner"]) if meta.get("planner") else PlannerConfig()
+    config = from_arguments(PlannerConfig, args, "planner", base)
+    env = _make_env(args.env)
+    steps = getattr(env.spec, "max_episode_steps", None)
+    if config.to_episode_end and not config.episode_steps and steps:
+        config = dataclasses.replace(config, episode_steps=int(steps))  # so loading needs no env
+    meta = {**meta, "planner": to_dict(config), "env": maze_name(args.env),
+            "action_low": env.action_space.low.tolist(), "action_high": env.action_space.high.tolist(),
+            "shipped_from": meta.get("shipped_from") or str(args.source)}
+    env.close()
+    save_checkpoint(out, model, None, meta)
+    print(f"shipped {model.num_parameters():,} parameters -> {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+# ---------------------------------------------------------------------------- pictures
+def _plan(args: argparse.Namespace) -> int:
+    from envs.render import render_gif, render_png
+
+    env = _make_env(args.env)
+    planner = _load_planner(args, env)
+    start, goal = comma_floats(args.start, "start"), comma_floats(args.goal, "goal")
+    if len(start) not in (2, 4) or len(goal) != 2:
+        raise ValueError("--start takes x,y or x,y,vx,vy and --goal takes x,y")
+    obs, _ = env.reset(seed=args.seed, options={"start_xy": start[:2], "goal_xy": goal})
+    if len(start) == 4:
+        obs["observation"][2:] = start[2:]
+    planner.reset(seed=args.seed)
+    plan = planner.plan(obs)
+    trajectory = None
+    if args.gif or args.execute:
+        positions = [obs["observation"][:2].copy()]
+        for _ in range(env.spec.max_episode_steps):
+            obs, _, terminated, truncated, _ = env.step(planner.act(obs))
+            positions.append(obs["observation"][:2].copy())
+            if terminated or truncated:
+                break
+        trajectory = np.array(positions)
+    env.close()
+    title = f"{args.env}: DF plan ({len(plan.observations[0])} steps, cost {plan.cost[0]:.1f})" if plan.cost is not None else args.env
+    plan_start = plan.start[0]
+    plan_goal = None if plan.goal is None else plan.goal[0][:2]
+    path = render_png(args.env, args.png, agent_xy=plan_start[:2], goal_xy=plan_goal, trajectory=trajectory,
+                      plan=plan.observations[0][:, :2], title=title)
+    print(f"plan picture: {path} (start {plan_start[:2].round(2).tolist()}, goal {goal.tolist()})")
+    if args.gif:
+        print(f"episode GIF: {render_gif(args.env, args.gif, trajectory, goal)}")
+    return 0
+
+
+def _video_clips(args: argparse.Namespace) -> int:
+    """Render the env's dataset into video clips where ``python -m dfplan.video`` finds them."""
+    from dfplan.video.data import DEFAULT_CACHE, VideoClips, clips_path
+    from envs.video_data import video_dataset
+
+    env_id = _known_env(args.env)
+    out = Path(args.out) if args.out else clips_path(args.cache or DEFAULT_CACHE, env_id, args.split, args.frame_size,
+                                                     args.frame_skip, args.clip_frames)
+    clips = VideoClips.from_arrays(video_dataset(env_id, args.split, args.frame_size, args.frame_skip, args.clip_frames))
+    clips.save(out)
+    print(f"{len(clips.frames)} clips of {args.clip_frames} frames ({args.split}) -> {out}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- the parser
+FORWARDED = {"run": "benchmarks.run", "report": "benchmarks.report"}  # commands with their own parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from dfplan.cost_to_go import CostToGoConfig
+    from dfplan.planner import PlannerConfig
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    envs_help = "env id of the maze suite, e.g. maze2d-umaze-v1 (" + ", ".join(sorted(ENV_SPECS)) + ")"
+
+    train = commands.add_parser("train", help="train DF (or a baseline) on an env's locally generated dataset")
+    train.add_argument("--agent", default=DF, help="df (default) or a baseline: diffuser, sac-her, iql, cql "
+                                                   "(baselines take --preset, --seed, --device, --out)")
+    train.add_argument("--env", required=True, help=envs_help + "; its dataset is generated first if absent")
+    add_train_arguments(train)
+    train.set_defaults(run=_train)
+
+    cst = commands.add_parser("train-cost", help="learn the cost-to-go (the data's roadmap) from an env's dataset")
+    cst.add_argument("--env", required=True, help=envs_help)
+    cst.add_argument("--out", required=True, help="output file; beside a planner checkpoint X.pt name it X.cost.pt")
+    add_arguments(cst, CostToGoConfig, "cost")
+    cst.set_defaults(run=_train_cost)
+
+    evl = commands.add_parser("eval", help="evaluate a planner (or baseline) checkpoint on an env; writes a results row")
+    evl.add_argument("--agent", default=DF, help="df (default) or a baseline: diffuser, sac-her, iql, cql "
+                                                 "(--planner.* flags are df's)")
+    evl.add_argument("--checkpoint", required=True, help="df: shipped name (e.g. maze2d-umaze-v1) or checkpoint path; "
+                                                        "baselines: model file, run folder, or 'shipped'")
+    evl.add_argument("--actions", choices=("track", "diffused"), help="diffuser: track the planned states (default) "
+                                                                      "or execute the diffused actions")
+    evl.add_argument("--env", required=True, help=envs_help)
+    evl.add_argument("--episodes", type=positive_int, default=100)
+    evl.add_argument("--seed", type=int, default=0, help="first eval seed (episode i uses seed + i)")
+    evl.add_argument("--batch", type=positive_int, default=50,
+                     help="episodes run in lockstep through one batched act (latency is timed at batch 1)")
+    evl.add_argument("--episode-steps", type=positive_int, help="cut episodes at this many steps when the env's are "
+                                                                "longer (e.g. 600: the DF paper's Large protocol)")
+    evl.add_argument("--variant", default="default", help="row label for this planner configuration")
+    evl.add_argument("--agent-name", help="row label for the agent (default: --agent)")
+    evl.add_argument("--results", default="runs/maze2d/results.json",
+                     help="results file to upsert into ('none': don't write; maintainers: results/maze2d/results.json)")
+    evl.add_argument("--device", default="auto")
+    add_arguments(evl, PlannerConfig, "planner")
+    evl.set_defaults(run=_eval)
+
+    shp = commands.add_parser("ship", help="turn a training run into a compact named checkpoint with planner settings")
+    shp.add_argument("--agent", default=DF, help="df (default) or a baseline: copies its finished run's model to "
+                                                 "results/checkpoints/<agent>/<training env>/")
+    shp.add_argument("--run", dest="source", required=True, help="a run's checkpoint.pt (baselines: the run folder)")
+    shp.add_argument("--env", required=True, help="env the checkpoint serves (names the file; supplies action bounds)")
+    shp.add_argument("--out", help="output file (default dfplan/checkpoints/<maze>.pt, or $DFPLAN_CHECKPOINT_DIR)")
+    shp.add_argument("--force", action="store_true", help="replace an existing output file")
+    add_arguments(shp, PlannerConfig, "planner")
+    shp.set_defaults(run=_ship)
+
+    pln = commands.add_parser("plan", help="draw a sampled plan on the maze (and optionally run the episode)")
+    pln.add_argument("--checkpoint", required=True, help="shipped name or checkpoint path")
+    pln.add_argument("--env", required=True, help="env id whose maze to draw")
+    pln.add_argument("--start", required=True, help="x,y or x,y,vx,vy (write --start=-1,0 for negative values)")
+    pln.add_argument("--goal", required=True, help="x,y")
+    pln.add_argument("--png", default="plan.png")
+    pln.add_argument("--gif", help="also run the episode with the planner and save it as a GIF here")
+    pln.add_argument("--execute", action="store_true", help="run the episode and draw the executed path too")
+    pln.add_argument("--seed", type=int, default=0)
+    pln.add_argument("--device", default="auto")
+    add_arguments(pln, PlannerConfig, "planner")
+    pln.set_defaults(run=_plan)
+
+    vid = commands.add_parser("video-clips", help="render an env's dataset into clips for python -m dfplan.video")
+    vid.add_argument("--env", required=True, help=envs_help)
+    vid.add_argument("--split", choices=("train", "test"), default="train")
+    vid.add_argument("--frame-size", type=positive_int, default=32)
+    vid.add_argument("--frame-skip", type=positive_int, default=10)
+    vid.add_argument("--clip-frames", type=positive_int, default=256)
+    vid.add_argument("--cache", help="the clip cache of python -m dfplan.video (default: its default)")
+    vid.add_argument("--out", help="write the clips here instead of the cache")
+    vid.set_defaults(run=_video_clips)
+
+    for name, text in (("run", "the benchmark sweep (its flags: python -m benchmarks run --help)"),
+                       ("report", "tables and plots from a results file (its flags: python -m benchmarks report --help)")):
+        commands.add_parser(name, help=text, add_help=False)  # listed here; main() hands them to their module
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in FORWARDED:
+        import importlib
+
+        return importlib.import_module(FORWARDED[argv[0]]).main(argv[1:]) or 0
+    return run_command(build_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
