@@ -14,6 +14,7 @@ checkpoints do.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
 import os
@@ -204,11 +205,20 @@ def _run_logged(command: list[str], run: Path) -> None:
         raise RuntimeError(f"training {run} failed (exit code {code}); last lines of {run / TRAIN_LOG}:\n{tail}")
 
 
+def train_command(request: TrainRequest) -> list[str]:
+    """The ``python -m benchmarks train`` command that trains (or resumes) ``request``'s run."""
+    command = [sys.executable, "-m", "benchmarks", "train", "--env", request.env_id, "--preset", request.preset,
+               "--seed", str(request.seed), "--device", request.device, "--out", str(request.run_dir)]
+    if request.agent == "df":
+        return [*command, "--resume"]
+    return [*command[:4], "--agent", request.agent, *command[4:]]
+
+
 def _train_df(request: TrainRequest) -> TrainedModel:
     """The shipped checkpoint, else a finished run, else train one now.
 
     The shipped checkpoint serves preset ``quick`` when it was trained with the requested
-    seed (the shipped models use seed 0, the quick sweep's default). Training runs ``python -m dfplan train --env ... --resume`` as a subprocess, its output
+    seed (the shipped models use seed 0, the quick sweep's default). Training runs ``python -m benchmarks train --env ... --resume`` as a subprocess, its output
     in the run folder's ``train.log``; a failure raises with the log's tail.
     """
     from dfplan.planner import resolve_checkpoint
@@ -224,9 +234,7 @@ def _train_df(request: TrainRequest) -> TrainedModel:
     meta, finished = _checkpoint_facts(checkpoint)
     if not finished:
         run.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "benchmarks", "train", "--env", request.env_id, "--preset", request.preset,
-                   "--seed", str(request.seed), "--device", request.device, "--out", str(run), "--resume"]
-        _run_logged(command, run)
+        _run_logged(train_command(request), run)
         meta, finished = _checkpoint_facts(checkpoint)
         if not finished:
             raise RuntimeError(f"training {run} ended without a finished checkpoint; see {run / TRAIN_LOG}")
@@ -396,7 +404,7 @@ def ship_baseline(agent: str, run_dir: str | Path) -> Path:
 def _baseline_trainer(agent: str) -> Callable[[TrainRequest], TrainedModel]:
     """Obtain a baseline model: the shipped one (preset quick), else a finished run, else train now.
 
-    Training runs ``python -m dfplan train --agent <agent> ...`` as a subprocess (its output in
+    Training runs ``python -m benchmarks train --agent <agent> ...`` as a subprocess (its output in
     the run folder's ``train.log``), which resumes an unfinished run.
     """
 
@@ -412,10 +420,7 @@ def _baseline_trainer(agent: str) -> Callable[[TrainRequest], TrainedModel]:
         model = baseline.finished_model(run)
         if model is None:
             run.mkdir(parents=True, exist_ok=True)
-            command = [sys.executable, "-m", "benchmarks", "train", "--agent", agent, "--env", request.env_id,
-                       "--preset", request.preset, "--seed", str(request.seed), "--device", request.device,
-                       "--out", str(run)]
-            _run_logged(command, run)
+            _run_logged(train_command(dataclasses.replace(request, agent=agent)), run)
             model = baseline.finished_model(run)
             if model is None:
                 raise RuntimeError(f"training {run} ended without a finished model; see {run / TRAIN_LOG}")

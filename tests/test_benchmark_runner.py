@@ -190,6 +190,18 @@ def test_failed_training_subprocess_is_reported_with_its_log(tmp_path):
     assert (request.run_dir / registry.TRAIN_LOG).exists()
 
 
+@pytest.mark.parametrize("agent", ["df", "diffuser"])
+def test_the_registry_trains_through_the_suites_own_train_command(tmp_path, agent):
+    from benchmarks import cli
+
+    request = registry.TrainRequest(agent, "maze2d-medium-v1", "full", 2, tmp_path, "cpu")
+    command = registry.train_command(request)
+    assert command[:4] == [sys.executable, "-m", "benchmarks", "train"]
+    args = cli.build_parser().parse_args(command[3:])
+    assert (args.agent, args.env, args.preset, args.train_seed, args.device) == (agent, "maze2d-medium-v1", "full", 2, "cpu")
+    assert args.out == str(request.run_dir) and args.resume == (agent == "df")
+
+
 def test_ray_engine_runs_a_tiny_sweep(tmp_path):
     pytest.importorskip("ray")
     code = sweep(tmp_path, "--agents", "oracle,random", "--envs", ENV, "--episodes", "2", "--workers", "1",

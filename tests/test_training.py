@@ -61,3 +61,23 @@ def test_bad_training_settings_are_rejected(walk, tmp_path):
         TrainConfig(steps=0)
     with pytest.raises(ValueError, match="CUDA is not available"):
         train(demo_model_config(), TrainConfig(steps=1, device="cuda"), walk.generate(4, 16), tmp_path, progress=False)
+
+
+def test_init_from_starts_a_run_from_another_runs_weights(walk, tmp_path):
+    import dataclasses
+
+    from dfplan.checkpoint import load_checkpoint
+
+    data = walk.generate(16, 32)
+    first = train(demo_model_config(), TINY, data, tmp_path / "first", progress=False)
+    still = dataclasses.replace(TINY, steps=1, lr=1e-12, warmup_steps=0, init_from=str(tmp_path / "first" / "checkpoint.pt"))
+    second = train(demo_model_config(), still, data, tmp_path / "second", progress=False)
+    for (name, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0, msg=name)  # one step at lr 1e-12: the same weights
+    fresh = train(demo_model_config(), dataclasses.replace(still, init_from=""), data, tmp_path / "fresh", progress=False)
+    assert any(not torch.allclose(a, b) for a, b in zip(first.state_dict().values(), fresh.state_dict().values(), strict=True))
+    _, meta = load_checkpoint(tmp_path / "second" / "checkpoint.pt")
+    assert meta["init_from"].endswith("checkpoint.pt") and meta["init_steps_done"] == 8
+    wider = dataclasses.replace(demo_model_config(), horizon=demo_model_config().horizon + 1)
+    with pytest.raises(ValueError, match="holds another model \\(differs in horizon\\)"):
+        train(wider, still, data, tmp_path / "third", progress=False)
