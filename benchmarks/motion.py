@@ -15,7 +15,6 @@ and agent), which the report turns into a table.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -28,7 +27,7 @@ import numpy as np
 import envs
 from benchmarks.evaluate import hold_rate, run_lockstep
 from benchmarks.registry import BuildRequest, TrainRequest, get_agent_spec
-from dfplan.checkpoint import atomic_write
+from dfplan.files import read_json_rows, upsert_json_rows
 from dfplan.provenance import git_commit
 
 DEFAULT_MOTION_PATH = Path("results/maze2d/motion.json")
@@ -81,24 +80,12 @@ def build_agent(name: str, env_id: str, seed: int) -> Any:
 
 def load_motion(path: Path) -> list[dict]:
     """The rows of a motion file (``[]`` if there is none); a file that is not a list of rows is a ``ValueError``."""
-    if not path.is_file():
-        return []
-    try:
-        rows = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not a motion file (not JSON: {error})") from error
-    if not isinstance(rows, list) or not all(isinstance(r, dict) and {"env", "agent"} <= set(r) for r in rows):
-        raise ValueError(f"{path} is not a motion file (expected a list of rows with env and agent)")
-    return rows
+    return read_json_rows(path, ("env", "agent"), "motion file")
 
 
 def upsert_motion(rows: list[dict], path: Path) -> None:
     """Add ``rows`` to the motion file, replacing those of the same (env, agent)."""
-    existing = load_motion(path)
-    keys = {(r["env"], r["agent"]) for r in rows}
-    merged = [r for r in existing if (r.get("env"), r.get("agent")) not in keys] + rows
-    merged.sort(key=lambda r: (r["env"], r["agent"]))
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(merged, indent=1) + "\n"))
+    upsert_json_rows(rows, path, ("env", "agent"), "motion file", sort=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -117,3 +117,21 @@ def test_hold_rate_splits_the_return_into_arrival_and_staying():
     assert hold_rate([stays]) == 1.0 and hold_rate([leaves]) == 0.25
     assert hold_rate([stays, leaves, never]) == 0.625  # over the successful episodes only
     assert hold_rate([never]) is None
+
+
+def test_json_row_files_upsert_by_key_and_refuse_what_they_cannot_read(tmp_path):
+    from dfplan.files import read_json_rows, upsert_json_rows
+
+    path = tmp_path / "rows.json"
+    assert read_json_rows(path, ("env", "agent"), "motion file") == []
+    upsert_json_rows([{"env": "b", "agent": "x", "v": 1}, {"env": "a", "agent": "x", "v": 2}], path, ("env", "agent"),
+                     "motion file", sort=True)
+    upsert_json_rows([{"env": "b", "agent": "x", "v": 3}], path, ("env", "agent"), "motion file", sort=True)
+    assert read_json_rows(path, ("env", "agent"), "motion file") == [{"env": "a", "agent": "x", "v": 2},
+                                                                     {"env": "b", "agent": "x", "v": 3}]
+    for text, message in (("[{", "not valid JSON"), ('{"env": "a"}', "expected a list of rows with env, agent"),
+                          ('[{"env": "a"}]', "expected a list of rows with env, agent")):
+        path.write_text(text)
+        with pytest.raises(ValueError, match=f"rows.json is not a motion file .*{message}"):
+            upsert_json_rows([{"env": "c", "agent": "y"}], path, ("env", "agent"), "motion file")
+        assert path.read_text() == text  # left as it was

@@ -86,6 +86,6 @@ def test_evaluate_and_report_refuse_a_corrupt_results_file_naming_it(runs, capsy
     (out / "results.json").write_text("[{")
     assert main(["evaluate", "--checkpoints", str(runs / "df" / "checkpoint.pt"), "--test-clips",
                  str(runs / "test.npz"), "--out", str(out), *FAST]) == 2
-    assert f"{out / 'results.json'} is not valid JSON" in capsys.readouterr().err
+    assert f"{out / 'results.json'} is not a video results file (not valid JSON" in capsys.readouterr().err
     assert main(["report", "--out", str(out)]) == 2
     assert (out / "results.json").read_text() == "[{"

@@ -9,7 +9,6 @@ table and the plot are generated from that file, never edited by hand.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 
 from dfplan.checkpoint import atomic_write
+from dfplan.files import read_json_rows, upsert_json_rows
 from dfplan.model import DiffusionForcing
 from dfplan.video.data import VideoClips, frames_to_tokens, tokens_to_frames
 from dfplan.video.metrics import read_frames, score
@@ -87,26 +87,12 @@ def make_row(label: str, scores: dict[str, np.ndarray], **fields: Any) -> dict[s
 
 def load_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
     """The rows of a video results file (a missing file is empty); ``ValueError`` naming the file otherwise."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    try:
-        rows = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path} is not valid JSON ({err}); fix or move it, it will not be overwritten") from err
-    if not isinstance(rows, list) or not all(isinstance(row, dict) and {"env", "label"} <= row.keys() for row in rows):
-        raise ValueError(f"{path} is not a video results file (a list of rows with env and label)")
-    return rows
+    return read_json_rows(path, ("env", "label"), "video results file")
 
 
 def upsert_rows(rows: list[dict[str, Any]], path: str | os.PathLike) -> list[dict[str, Any]]:
     """Replace rows with the same ``(env, label)`` and write the file atomically; returns all rows."""
-    path = Path(path)
-    keys = {(row["env"], row["label"]) for row in rows}
-    kept = [row for row in load_rows(path) if (row["env"], row["label"]) not in keys]
-    merged = kept + rows
-    atomic_write(path, lambda tmp: tmp.write_text("[\n" + ",\n".join(json.dumps(row) for row in merged) + "\n]\n"))
-    return merged
+    return upsert_json_rows(rows, path, ("env", "label"), "video results file")
 
 
 def _cell(value: float | None, digits: int = 2) -> str:
