@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from dfplan.files import atomic_write_text
+from dfplan.files import atomic_write_text, read_json_rows
 from envs.mazes import ENV_IDS
 
 DEFAULT_RESULTS_PATH = Path("results/maze2d/results.json")
@@ -158,16 +158,10 @@ def load_rows(path: str | Path = DEFAULT_RESULTS_PATH) -> list[ResultRow]:
         ResultsFormatError: the file is not valid JSON, not a list, or a row is invalid.
     """
     path = Path(path)
-    if not path.exists():
-        return []
     try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ResultsFormatError(
-            f"{path} is not valid JSON ({error}); fix or move it, it will not be overwritten"
-        ) from error
-    if not isinstance(data, list):
-        raise ResultsFormatError(f"{path} must hold a JSON list of rows, got {type(data).__name__}")
+        data = read_json_rows(path, (), "results file")
+    except ValueError as error:
+        raise ResultsFormatError(str(error)) from error
     try:
         return [ResultRow.from_dict(row) for row in data]
     except (ResultsFormatError, TypeError) as error:
