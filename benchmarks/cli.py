@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -117,16 +116,11 @@ def _load_agent(args: argparse.Namespace):
 
 def _check_results_file(path: str) -> None:
     """Refuse a results file that cannot take a row before the evaluation runs, not after."""
-    results = Path(path)
-    if results.is_dir():
-        raise ValueError(f"--results {results} is a folder; give a .json file (or 'none')")
-    if results.exists():
-        try:
-            rows = json.loads(results.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ValueError(f"--results {results} is not valid JSON ({err}); fix or move it") from err
-        if not isinstance(rows, list):
-            raise ValueError(f"--results {results} does not hold a list of result rows")
+    from benchmarks.results import load_rows
+
+    if Path(path).is_dir():
+        raise ValueError(f"--results {path} is a folder; give a .json file (or 'none')")
+    load_rows(path)  # ValueError naming the file when it is not a results file
 
 
 def _eval(args: argparse.Namespace) -> int:
