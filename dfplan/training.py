@@ -97,7 +97,7 @@ def _distributed() -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
-class _Metrics:
+class MetricsLog:
     """Append-only JSONL log that drops lines beyond the step a resumed run restarts from."""
 
     def __init__(self, path: Path, resume_step: int) -> None:
@@ -190,7 +190,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data: Trajectori
         start, wall_before = int(state["step"]), float(state["wall_s"])
     sampler = WindowSampler(data, model_config.layout, model_config.horizon) if trajectories else data
     net = DistributedDataParallel(model) if world > 1 else model
-    metrics = _Metrics(out / "metrics.jsonl", start) if rank == 0 else None
+    metrics = MetricsLog(out / "metrics.jsonl", start) if rank == 0 else None
     run_meta = {"model_config": to_dict(model_config), "train_config": to_dict(train_config),
                 "dataset_steps": data.num_steps, "world_size": world, **init_meta, **(meta or {})}
 

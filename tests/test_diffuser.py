@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -167,7 +170,12 @@ def test_loss_is_conditioned_mse_on_x0():
 
 # ---------------------------------------------------------------------- presets and training
 def test_full_preset_is_diffusers_maze2d_budget_and_quick_is_smaller():
-    full, quick = PRESETS["full"], PRESETS["quick"]
+    full, quick, cpu = PRESETS["full"], PRESETS["quick"], PRESETS["cpu"]
+    for maze in MAZES:  # the CPU preset: the paper's horizons, levels, batch and EMA schedule on a small U-Net
+        assert (cpu.for_maze(maze).horizon, cpu.for_maze(maze).diffusion_steps) == (full.for_maze(maze).horizon,
+                                                                                    full.for_maze(maze).diffusion_steps)
+    assert (cpu.batch_size, cpu.ema_decay, cpu.ema_every, cpu.ema_start) == (32, 0.995, 10, 2000)
+    assert cpu.unet.dim < full.unet.dim and cpu.holdout_fraction > 0
     assert [(full.for_maze(m).horizon, full.for_maze(m).diffusion_steps) for m in MAZES] == [(128, 64), (256, 256), (384, 256)]
     assert all(full.for_maze(m).train_steps == 2_000_000 for m in MAZES)
     assert (full.batch_size, full.grad_accumulation, full.lr, full.ema_decay) == (32, 2, 2e-4, 0.995)
@@ -224,6 +232,48 @@ def test_interrupted_training_resumes_to_the_same_model(tiny_stream, tmp_path, m
     expected, got = load_model(reference)[0].state_dict(), load_model(resumed)[0].state_dict()
     for key in expected:
         torch.testing.assert_close(got[key], expected[key], rtol=0, atol=0)
+
+    def curve(run):
+        return [(row["step"], row["loss"]) for row in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())]
+
+    assert curve(tmp_path / "resumed") == curve(tmp_path / "straight")
+    assert [step for step, _ in curve(tmp_path / "resumed")] == [2, 4, 6]  # no line twice after the resume
+
+
+def test_held_out_windows_never_overlap_training_windows(tiny_stream):
+    model = TrajectoryDiffusion(DiffuserConfig(horizon=16, diffusion_steps=8, unet=TINY_UNET))
+    model.fit_normalizer(tiny_stream.observations, tiny_stream.actions)
+    windows = WindowDataset(tiny_stream, MAZES["umaze"].goal_xy, model)
+    training, held_out = windows.split(0.1)
+    boundary = round(len(tiny_stream) * 0.9)
+    assert (training.starts + 16 <= boundary).all() and (held_out.starts >= boundary).all()
+    assert len(training) + len(held_out) <= len(windows) and len(held_out) > 0
+    assert windows.split(0.0) == (windows, None)
+    with pytest.raises(ValueError, match="leaves a side without 16-step windows"):
+        windows.split(0.001)
+
+
+def test_denoising_diagnostic_compares_the_model_with_the_identity_per_level(tiny_stream):
+    model = TrajectoryDiffusion(DiffuserConfig(horizon=16, diffusion_steps=8, unet=TINY_UNET))
+    model.fit_normalizer(tiny_stream.observations, tiny_stream.actions)
+    windows = WindowDataset(tiny_stream, MAZES["umaze"].goal_xy, model)
+    rows = diffuser_training.denoising_diagnostic(model, windows, seed=3, batch_size=8)
+    assert [row["level"] for row in rows] == [1, 2, 4, 8]
+    identity = [row["identity"] for row in rows]
+    assert identity == sorted(identity) and identity[0] < 0.1 < 0.5 < identity[-1]  # near x0 at level 1, noise at K
+    assert rows == diffuser_training.denoising_diagnostic(model, windows, seed=3, batch_size=8)  # fixed windows, noise
+    x0 = windows.sample(4, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="level must be in \\[1, 8\\]"):
+        model.x0_errors(x0, 0)
+
+
+def test_a_run_with_a_held_out_part_logs_the_diagnostic(tiny_stream, tmp_path):
+    config = dataclasses.replace(TINY, holdout_fraction=0.1, diagnose_every=2)
+    path = train("maze2d-umaze-v1", "cpu", 0, tmp_path / "run", "cpu", config, data=tiny_stream, progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [2, 4, 6] and all(len(row["ema_x0_mse"]) == 4 for row in rows)
+    meta = load_model(path)[1]
+    assert meta["diagnostic"]["windows"] == "held out" and meta["diagnostic"]["ema_x0_mse"] == rows[-1]["ema_x0_mse"]
 
 
 # ---------------------------------------------------------------------- agent

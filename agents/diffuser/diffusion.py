@@ -120,6 +120,21 @@ class TrajectoryDiffusion(nn.Module):
         return ((prediction - x0) ** 2 * self.loss_weights).mean()
 
     @torch.no_grad()
+    def x0_errors(self, x0: Tensor, level: int, generator: torch.Generator | None = None) -> tuple[float, float]:
+        """Mean squared x0 error at diffusion ``level`` on normalized windows ``x0 (B, H, D)``:
+        ``(model, identity)``, the model's (conditioned) prediction against returning the noisy
+        input itself. A trained model beats the identity at every level."""
+        batch, horizon, _ = x0.shape
+        if not 1 <= level <= self.schedule.levels:
+            raise ValueError(f"level must be in [1, {self.schedule.levels}], got {level}")
+        levels = torch.full((batch,), level, dtype=torch.long, device=x0.device)
+        noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        start, goal = x0[:, 0, self.config.action_dim :], x0[:, -1, self.config.action_dim :]
+        noisy = self.condition(self.schedule.q_sample(x0, levels[:, None].expand(batch, horizon), noise), start, goal)
+        prediction = self.condition(self.unet(noisy, levels), start, goal)
+        return float(((prediction - x0) ** 2).mean()), float(((noisy - x0) ** 2).mean())
+
+    @torch.no_grad()
     def sample(self, start: Tensor, goal: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """DDPM ancestral sampling from ``K`` to 0 with inpainting; ``start, goal (B, O)`` and the
         returned trajectories ``(B, H, D)`` are normalized."""

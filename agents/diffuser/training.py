@@ -21,6 +21,11 @@ A run lives in one folder::
 
     out_dir/model.pt         the finished model (EMA weights, normalizer, config, meta), atomic
     out_dir/train_state.pt   weights, EMA, optimizer, generators, step, wall time (resume), atomic
+    out_dir/metrics.jsonl    loss every ``log_every`` steps; the EMA's x0 error per diffusion level
+                             against the identity (held-out windows) every ``diagnose_every`` steps
+
+The ``cpu`` preset is the one this machine trains until its loss curve flattens (a small
+U-Net, the official EMA schedule, a held-out diagnostic); see :data:`PRESETS`.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from agents.diffuser.unet import UNetConfig
 from dfplan.checkpoint import CheckpointError, atomic_torch_save, read_torch_file
 from dfplan.config import from_dict, to_dict
 from dfplan.device import resolve_device
+from dfplan.training import MetricsLog
 from envs.data import MazeArrays, load_arrays
 from envs.mazes import GOAL_RADIUS, MAZES, get_env_spec
 
@@ -48,6 +54,7 @@ MODEL_FORMAT = "dfplan.diffuser"
 MODEL_VERSION = 1
 MODEL_FILE = "model.pt"
 STATE_FILE = "train_state.pt"
+METRICS_FILE = "metrics.jsonl"
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,9 @@ class DiffuserTrainConfig:
     goal_radius: float = GOAL_RADIUS  # segments end where the agent leaves this ball around the goal
     unet: UNetConfig = field(default_factory=UNetConfig)  # temporal U-Net architecture
     checkpoint_every: int = 1_000  # gradient steps between training-state saves
-    log_every: int = 100  # gradient steps between progress lines
+    log_every: int = 100  # gradient steps between progress lines (and metrics.jsonl rows)
+    holdout_fraction: float = 0.0  # the stream's last share kept out of training for the denoising diagnostic
+    diagnose_every: int = 0  # gradient steps between denoising diagnostics in metrics.jsonl (0: at the end only)
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "grad_accumulation", "ema_every", "checkpoint_every", "log_every"):
@@ -84,6 +93,8 @@ class DiffuserTrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0 or not 0 <= self.ema_decay < 1 or self.ema_start < 0 or self.goal_radius <= 0:
             raise ValueError("need lr > 0, 0 <= ema_decay < 1, ema_start >= 0, goal_radius > 0")
+        if not 0 <= self.holdout_fraction < 0.5 or self.diagnose_every < 0:
+            raise ValueError("need 0 <= holdout_fraction < 0.5 and diagnose_every >= 0")
         for maze in MAZES:
             if getattr(self, maze).train_steps < 1:
                 raise ValueError(f"{maze}.train_steps must be >= 1")
@@ -115,6 +126,22 @@ PRESETS: dict[str, DiffuserTrainConfig] = {
         ema_start=0,
         checkpoint_every=100,
         log_every=50,
+    ),
+    # CPU: the paper's horizons, diffusion levels, batch and EMA schedule (copy until step 2000,
+    # then every 10 steps) on a U-Net small enough to train until its loss flattens on one CPU
+    # thread: width 16, multipliers (1, 2, 4) (0.25M parameters against 3.7M); measured 0.095 s
+    # per batch-32 step at H = 256 on one thread. 2% of each stream is held out for the
+    # per-level denoising diagnostic, logged every 2,000 steps.
+    "cpu": DiffuserTrainConfig(
+        umaze=MazeBudget(128, 64, 30_000),
+        medium=MazeBudget(256, 256, 30_000),
+        large=MazeBudget(384, 256, 30_000),
+        grad_accumulation=1,
+        unet=UNetConfig(dim=16, dim_mults=(1, 2, 4)),
+        checkpoint_every=500,
+        log_every=100,
+        holdout_fraction=0.02,
+        diagnose_every=2_000,
     ),
     # Full: the paper's budget (Diffuser's maze2d config), for a GPU.
     "full": DiffuserTrainConfig(),
@@ -186,11 +213,48 @@ class WindowDataset:
     def __len__(self) -> int:
         return len(self.starts)
 
+    def split(self, fraction: float) -> tuple[WindowDataset, WindowDataset | None]:
+        """``(training, held out)``: windows that end before the stream's last ``fraction``, and
+        windows that start inside it (none overlap); ``(self, None)`` for ``fraction`` 0."""
+        if fraction == 0:
+            return self, None
+        boundary = round(len(self.transitions) * (1 - fraction))
+        parts = []
+        for keep in (self.starts + self.horizon <= boundary, self.starts >= boundary):
+            if not keep.any():
+                raise ValueError(f"holding out {fraction:.0%} of the stream leaves a side without {self.horizon}-step windows")
+            part = copy.copy(self)
+            part.starts = self.starts[keep]
+            parts.append(part)
+        return parts[0], parts[1]
+
     def sample(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
         """``batch_size`` windows ``(B, H, D)`` (normalized), drawn uniformly with replacement."""
         picks = torch.randint(len(self.starts), (batch_size,), generator=generator)
         first = torch.from_numpy(self.starts)[picks]  # (B,)
         return self.transitions[first[:, None] + torch.arange(self.horizon)]  # (B, H, D)
+
+
+@torch.no_grad()
+def denoising_diagnostic(model: TrajectoryDiffusion, windows: WindowDataset, seed: int = 0, batches: int = 2,
+                         batch_size: int = 32) -> list[dict[str, float]]:
+    """Per diffusion level (1, 2, 4, ... up to K): the model's x0 error on ``windows`` against
+    returning the noisy input (``identity``); the same windows and noise at every call (``seed``)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    data_gen = torch.Generator().manual_seed(seed)
+    batch = [windows.sample(batch_size, data_gen).to(device) for _ in range(batches)]
+    levels = sorted({*(2**i for i in range(model.schedule.levels.bit_length()) if 2**i <= model.schedule.levels),
+                     model.schedule.levels})
+    rows = []
+    for level in levels:
+        noise_gen = torch.Generator(device=device).manual_seed(seed + level)
+        errors = np.array([model.x0_errors(x0, level, noise_gen) for x0 in batch])
+        rows.append({"level": level, "model": round(float(errors[:, 0].mean()), 6),
+                     "identity": round(float(errors[:, 1].mean()), 6)})
+    model.train(was_training)
+    return rows
 
 
 # ---------------------------------------------------------------------- model files
@@ -250,6 +314,11 @@ def budget_text(config: DiffuserTrainConfig, maze: str) -> str:
 
 # ---------------------------------------------------------------------- training
 def _check_same_run(found: dict[str, Any], wanted: dict[str, Any], where: Path) -> None:
+    if isinstance(found.get("train_config"), dict):  # a run from before a field was added has its default
+        try:
+            found = {**found, "train_config": to_dict(from_dict(DiffuserTrainConfig, found["train_config"]))}
+        except (TypeError, ValueError):
+            pass
     differing = [key for key, value in wanted.items() if found.get(key) != value]
     if differing:
         details = ", ".join(f"{key}: {found.get(key)!r} there, {wanted[key]!r} asked" for key in differing)
@@ -284,7 +353,8 @@ def train(env_id: str, preset: str, seed: int, out_dir: str | os.PathLike, devic
     torch.manual_seed(seed)
     model = TrajectoryDiffusion(config.model_config(maze.name))
     model.fit_normalizer(arrays.observations, arrays.actions)
-    windows = WindowDataset(arrays, maze.goal_xy, model, config.goal_radius)
+    windows, held_out = WindowDataset(arrays, maze.goal_xy, model, config.goal_radius).split(config.holdout_fraction)
+    diagnosed = held_out or windows  # without a held-out part the diagnostic reads training windows (and says so)
     model.to(torch_device).train()
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
@@ -312,6 +382,8 @@ def train(env_id: str, preset: str, seed: int, out_dir: str | os.PathLike, devic
                            "noise_generator": noise_gen.get_state(), "step": step, "wall_s": wall()},
                           state_path)
 
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = MetricsLog(out / METRICS_FILE, start)
     losses: list[float] = []
     for step in range(start, budget.train_steps):
         total = 0.0
@@ -326,17 +398,25 @@ def train(env_id: str, preset: str, seed: int, out_dir: str | os.PathLike, devic
         _update_ema(ema, model, step, config)
         losses.append(total)
         done = step + 1
-        if progress and (done % config.log_every == 0 or done == budget.train_steps):
+        if done % config.log_every == 0 or done == budget.train_steps:
             recent = float(np.mean(losses[-config.log_every :]))
-            print(f"diffuser {training_env} step {done}/{budget.train_steps} loss {recent:.5f} "
-                  f"wall {wall():.0f} s", flush=True)
+            row: dict[str, Any] = {"step": done, "loss": round(recent, 6), "wall_s": round(wall(), 1)}
+            if config.diagnose_every and done % config.diagnose_every == 0:
+                row["ema_x0_mse"] = denoising_diagnostic(ema, diagnosed, seed)
+            metrics.write(row)
+            if progress:
+                print(f"diffuser {training_env} step {done}/{budget.train_steps} loss {recent:.5f} "
+                      f"wall {wall():.0f} s", flush=True)
         if done % config.checkpoint_every == 0 and done < budget.train_steps:
             save_state(done)
 
     meta = {**identity, "budget": budget_text(config, maze.name), "train_wall_s": round(wall(), 1),
             "steps_done": budget.train_steps, "final_loss": float(np.mean(losses[-config.log_every :])) if losses else None,
             "dataset_steps": len(arrays), "n_windows": len(windows), "n_segments": len(windows.bounds),
-            "device": str(torch_device)}
+            "device": str(torch_device),
+            "diagnostic": {"windows": "held out" if held_out is not None else "training",
+                           "held_out_fraction": config.holdout_fraction,
+                           "ema_x0_mse": denoising_diagnostic(ema, diagnosed, seed)}}
     save_model(model_path, ema, meta)
     if state_path.exists():
         state_path.unlink()
