@@ -269,7 +269,10 @@ def test_denoising_diagnostic_compares_the_model_with_the_identity_per_level(tin
 
 def test_a_run_with_a_held_out_part_logs_the_diagnostic(tiny_stream, tmp_path):
     config = dataclasses.replace(TINY, holdout_fraction=0.1, diagnose_every=2)
-    path = train("maze2d-umaze-v1", "cpu", 0, tmp_path / "run", "cpu", config, data=tiny_stream, progress=False)
+    path = train("maze2d-umaze-v1", "cpu", 0, tmp_path / "run", "cpu", config, data=tiny_stream, progress=False,
+                 snapshot_minutes=(0, 1e6))
+    (snapshot,) = (tmp_path / "run" / "snapshots").iterdir()  # the first mark passed at step 1, the second never
+    assert snapshot.name == "model-0min.pt" and load_model(snapshot)[1]["steps_done"] == 1
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [row["step"] for row in rows] == [2, 4, 6] and all(len(row["ema_x0_mse"]) == 4 for row in rows)
     meta = load_model(path)[1]

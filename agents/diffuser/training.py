@@ -55,6 +55,8 @@ MODEL_VERSION = 1
 MODEL_FILE = "model.pt"
 STATE_FILE = "train_state.pt"
 METRICS_FILE = "metrics.jsonl"
+SNAPSHOT_MINUTES = (5.0, 10.0, 20.0, 40.0, 80.0)
+"""Training wall times (minutes) at which a run keeps a copy of its model, for the equal-compute curves."""
 
 
 @dataclass(frozen=True)
@@ -327,13 +329,15 @@ def _check_same_run(found: dict[str, Any], wanted: dict[str, Any], where: Path) 
 
 def train(env_id: str, preset: str, seed: int, out_dir: str | os.PathLike, device: str = "auto",
           config: DiffuserTrainConfig | None = None, *, data: MazeArrays | None = None,
-          progress: bool = True) -> Path:
+          progress: bool = True, snapshot_minutes: tuple[float, ...] = SNAPSHOT_MINUTES) -> Path:
     """Train Diffuser for ``env_id``'s maze (maze2d-* or multi2d-*: the maze's dataset) into ``out_dir``.
 
     Returns the finished model file at once when ``out_dir`` holds one; resumes from
     ``out_dir/train_state.pt`` when an earlier run was interrupted. ``config`` overrides the
     preset's settings (``preset`` is still recorded); ``data`` replaces the maze's dataset
-    stream (tests). ``progress`` prints a line every ``log_every`` steps.
+    stream (tests). ``progress`` prints a line every ``log_every`` steps. When the run's
+    training wall time first passes each of ``snapshot_minutes``, the EMA model is saved as
+    ``out_dir/snapshots/model-<minutes>min.pt`` (score-against-compute curves).
     """
     maze = get_env_spec(env_id).maze
     training_env = f"maze2d-{maze.name}-v1"
@@ -398,6 +402,11 @@ def train(env_id: str, preset: str, seed: int, out_dir: str | os.PathLike, devic
         _update_ema(ema, model, step, config)
         losses.append(total)
         done = step + 1
+        for minutes in snapshot_minutes:
+            snapshot = out / "snapshots" / f"model-{minutes:g}min.pt"
+            if wall() >= 60 * minutes and not snapshot.exists():
+                save_model(snapshot, ema, {**identity, "steps_done": done, "train_wall_s": round(wall(), 1),
+                                           "snapshot_minutes": minutes, "device": str(torch_device)})
         if done % config.log_every == 0 or done == budget.train_steps:
             recent = float(np.mean(losses[-config.log_every :]))
             row: dict[str, Any] = {"step": done, "loss": round(recent, 6), "wall_s": round(wall(), 1)}
