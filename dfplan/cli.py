@@ -60,6 +60,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="run folder (default runs/<data>-<preset>-seed<seed>); holds checkpoint.pt, "
                                       "train_state.pt, metrics.jsonl")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    parser.add_argument("--snapshot-minutes", default="", help="keep a copy of the checkpoint when the training "
+                        "wall time passes each of these minutes, e.g. 5,10,20,40,80 (in --out/snapshots/)")
     parser.add_argument("--goal-conditioned", action="store_true",
                         help="the goal (x, y) as an input of every token, trained with hindsight goals from the data")
     add_arguments(parser, ModelConfig, "model", exclude=("model.layout.obs_dim", "model.layout.action_dim"))
@@ -104,7 +106,8 @@ def train_model(args: argparse.Namespace, data, out: Path, meta: dict) -> Path:
                              "leave --model.token_cond_dim at 2")
         source = HindsightGoals(data, model_config.layout, model_config.horizon, goal_dims=2)
         meta["token_cond"] = "goal"
-    model = train(model_config, train_config, source, out, resume=args.resume, meta=meta)
+    minutes = tuple(float(m) for m in comma_floats(args.snapshot_minutes, "snapshot-minutes")) if args.snapshot_minutes else ()
+    model = train(model_config, train_config, source, out, resume=args.resume, meta=meta, snapshot_minutes=minutes)
     print(f"{model.num_parameters():,} parameters -> {out / 'checkpoint.pt'}")
     return out / "checkpoint.pt"
 

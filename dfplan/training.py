@@ -136,7 +136,7 @@ def _init_weights(model: DiffusionForcing, model_config: ModelConfig, path: str)
 
 def train(model_config: ModelConfig, train_config: TrainConfig, data: Trajectories | WindowSource,
           out_dir: str | os.PathLike, *, resume: bool = False, progress: bool = True,
-          meta: dict | None = None) -> DiffusionForcing:
+          meta: dict | None = None, snapshot_minutes: tuple[float, ...] = ()) -> DiffusionForcing:
     """Train a Diffusion Forcing model on ``data``; returns the EMA model (eval mode).
 
     ``data`` is :class:`Trajectories` (windows cut by :class:`WindowSampler`, normalizer
@@ -144,7 +144,9 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data: Trajectori
     fit on its ``.trajectories`` if it has them, else its windows must already be in model
     units: ``model_config.normalization`` must be ``none``). ``resume`` continues from
     ``out_dir/train_state.pt`` when it exists (a finished run returns at once). The
-    checkpoint's ``meta`` records steps, wall time and the configs.
+    checkpoint's ``meta`` records steps, wall time and the configs. When the run's training
+    wall time first passes each of ``snapshot_minutes``, a copy of the checkpoint is kept as
+    ``out_dir/snapshots/checkpoint-<minutes>min.pt`` (score-against-compute curves).
     """
     trajectories = isinstance(data, Trajectories)
     behind = data if trajectories else getattr(data, "trajectories", None)  # what the normalizer is fit on
@@ -194,10 +196,13 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data: Trajectori
     run_meta = {"model_config": to_dict(model_config), "train_config": to_dict(train_config),
                 "dataset_steps": data.num_steps, "world_size": world, **init_meta, **(meta or {})}
 
-    def save(step: int, wall: float) -> None:
+    def save(step: int, wall: float, path: Path | None = None) -> None:
         if rank != 0:
             return
         info = {**run_meta, "steps_done": step, "train_wall_s": round(wall, 1), "device": str(device)}
+        if path is not None:  # a snapshot: the checkpoint only
+            save_checkpoint(path, model, ema.module.state_dict(), info)
+            return
         save_checkpoint(out / "checkpoint.pt", model, ema.module.state_dict(), info)
         atomic_torch_save({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
                            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
@@ -229,6 +234,10 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data: Trajectori
         scheduler.step()
         ema.update_parameters(model)
         done = step + 1
+        for minutes in snapshot_minutes:
+            snapshot = out / "snapshots" / f"checkpoint-{minutes:g}min.pt"
+            if rank == 0 and wall_before + time.perf_counter() - began >= 60 * minutes and not snapshot.exists():
+                save(done, wall_before + time.perf_counter() - began, snapshot)
         if metrics is not None and (done % train_config.log_every == 0 or done == train_config.steps):
             wall = wall_before + time.perf_counter() - began
             row = {"step": done, "loss": round(loss.item(), 6), "grad_norm": round(float(grad_norm), 4),

@@ -81,3 +81,11 @@ def test_init_from_starts_a_run_from_another_runs_weights(walk, tmp_path):
     wider = dataclasses.replace(demo_model_config(), horizon=demo_model_config().horizon + 1)
     with pytest.raises(ValueError, match="holds another model \\(differs in horizon\\)"):
         train(wider, still, data, tmp_path / "third", progress=False)
+
+
+def test_snapshots_keep_the_model_when_the_wall_time_passes_each_mark(walk, tmp_path):
+    from dfplan.checkpoint import load_checkpoint
+
+    train(demo_model_config(), TINY, walk.generate(16, 32), tmp_path / "run", progress=False, snapshot_minutes=(0, 1e6))
+    (snapshot,) = (tmp_path / "run" / "snapshots").iterdir()  # the first mark passed at step 1, the second never
+    assert snapshot.name == "checkpoint-0min.pt" and load_checkpoint(snapshot)[1]["steps_done"] == 1
