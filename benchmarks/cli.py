@@ -157,7 +157,7 @@ def _ship(args: argparse.Namespace) -> int:
         return 0
     from dfplan.checkpoint import load_checkpoint, save_checkpoint
     from dfplan.planner import PlannerConfig
-    from dfplan.shipped import checkpoint_dir, maze_name
+    from dfplan.shipped import checkpoint_dir, maze_name, resolve_checkpoint
 
     model, meta = load_checkpoint(args.source, "cpu", use_ema=True)
     if meta.get("env") and maze_name(meta["env"]) != maze_name(args.env):
@@ -165,8 +165,13 @@ def _ship(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else checkpoint_dir() / f"{maze_name(args.env)}.pt"
     if out.exists() and not args.force:
         raise ValueError(f"{out} exists; pass --force to replace it")
-    # the source's stored settings (a re-ship of a shipped model keeps them) with the flags given merged in
-    base = from_dict(PlannerConfig, meta["planner"]) if meta.get("planner") else PlannerConfig()
+    # the stored settings of --settings-from, else the source's (a re-ship keeps them), with the flags given merged in
+    stored = meta.get("planner")
+    if args.settings_from:
+        stored = load_checkpoint(resolve_checkpoint(args.settings_from), "cpu")[1].get("planner")
+        if not stored:
+            raise ValueError(f"--settings-from {args.settings_from} stores no planner settings")
+    base = from_dict(PlannerConfig, stored) if stored else PlannerConfig()
     config = from_arguments(PlannerConfig, args, "planner", base)
     env = _make_env(args.env)
     steps = getattr(env.spec, "max_episode_steps", None)
@@ -284,6 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     shp.add_argument("--env", required=True, help="env the checkpoint serves (names the file; supplies action bounds)")
     shp.add_argument("--out", help="output file (default dfplan/checkpoints/<maze>.pt, or $DFPLAN_CHECKPOINT_DIR)")
     shp.add_argument("--force", action="store_true", help="replace an existing output file")
+    shp.add_argument("--settings-from", help="start from the planner settings stored in this checkpoint (shipped name or "
+                                             "path), e.g. a retrained model taking over its maze's settings")
     add_arguments(shp, PlannerConfig, "planner")
     shp.set_defaults(run=_ship)
 

@@ -35,6 +35,12 @@ def test_ship_then_load_by_path_keeps_the_planner_settings(tiny_maze_checkpoint,
     reshipped = DFPlanner.load(again, device="cpu")
     assert reshipped.config == dataclasses.replace(planner.config, kp=20.0)
     assert reshipped.meta["shipped_from"] == planner.meta["shipped_from"] == str(tiny_maze_checkpoint)
+    taken = tmp_path / "taken.pt"  # a fresh run taking over another checkpoint's settings
+    assert cli.main(["ship", "--run", str(tiny_maze_checkpoint), "--env", "maze2d-umaze-v1", "--out", str(taken),
+                     "--settings-from", str(again), "--planner.horizon", "5"]) == 0
+    assert DFPlanner.load(taken, device="cpu").config == dataclasses.replace(reshipped.config, horizon=5)
+    assert cli.main(["ship", "--run", str(tiny_maze_checkpoint), "--env", "maze2d-umaze-v1", "--out",
+                     str(tmp_path / "x.pt"), "--settings-from", str(tiny_maze_checkpoint)]) == 2
 
 
 def test_plan_draws_a_picture_and_a_gif(tiny_maze_checkpoint, tmp_path):
