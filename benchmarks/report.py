@@ -15,6 +15,7 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
+from benchmarks.compute_curves import curves_table, plot_curves
 from benchmarks.results import DEFAULT_RESULTS_PATH, ResultRow, load_rows
 from benchmarks.variants import DF_VARIANTS, ROADMAP_VARIANTS
 from dfplan.files import atomic_savefig, atomic_write_text
@@ -398,6 +399,13 @@ def build_report(results_path: Path, out_dir: Path) -> str:
                   motion, ""]
     parts += ["## Training budget per maze (one model per maze serves its maze2d and multi2d env)", "",
               budget_table(rows), ""]
+    curves = results_path.parent / "compute_curves.json"
+    if curves.is_file() and plot_curves(curves, out_dir / "compute_curves.png"):
+        parts += ["## Score against training compute", "",
+                  "Each method's training snapshots (5 / 10 / 20 / 40 / 80 min of training wall time, and the "
+                  "finished model) evaluated on the same seeds (`python -m benchmarks.compute_curves`, "
+                  "`compute_curves.json`). DF snapshots plan with the shipped planner's settings.", "",
+                  curves_table(curves), "", "![score against training compute](compute_curves.png)", ""]
     gallery = sorted((out_dir / "gallery").glob("*.png")) if (out_dir / "gallery").is_dir() else []
     if gallery:
         parts += ["## Gallery: the first sampled plan (dashed) and the executed episode (solid)", "",

@@ -93,3 +93,14 @@ def test_paper_protocol_table_compares_the_published_column_as_score_and_as_raw_
     cells = [cell.strip() for cell in line.strip("|").split("|")]
     assert cells[2:] == [f"{base.score_mean:.1f}", f"{base.return_mean:.1f}", "600", "390.0", "140.0", "159.0",
                          f"{base.score_mean - 159.0:+.1f}", "+231.0"]
+
+
+def test_report_draws_the_compute_curves_when_the_file_is_beside_the_results(tmp_path):
+    shutil.copy(RESULTS, tmp_path / "results.json")
+    row = {"env": "maze2d-medium-v1", "agent": "diffuser", "model": "5 min", "steps": 3000, "train_minutes": 5.0,
+           "score_mean": 12.5, "score_sem": 3.0, "success_rate": 0.5, "n_episodes": 50}
+    (tmp_path / "compute_curves.json").write_text(json.dumps([row, {**row, "model": "final", "train_minutes": 45.0}]))
+    report.main(["--results", str(tmp_path / "results.json"), "--readme", "-"])
+    markdown = (tmp_path / "README.md").read_text()
+    assert "## Score against training compute" in markdown and "| maze2d-medium-v1 | diffuser | 5 min | 3000 | 5.0 |" in markdown
+    assert (tmp_path / "compute_curves.png").stat().st_size > 1000
