@@ -69,7 +69,6 @@ class PlannerConfig:
     support_margin: float = 0.2  # learned guidance: distance to the nearest roadmap node that costs nothing
     action_mode: str = "pd"  # pd (track planned [position, velocity]: obs[:A], obs[A:2A]) | feedforward (the planned action plus that PD correction) | pursuit (follow the planned path: PD onto the planned position `lookahead` ahead) | diffused (execute the planned actions)
     lookahead: float = 0.5  # pursuit: how far ahead along the planned path to aim (units of position)
-    speed_cap: float = 0.0  # > 0: the velocity the model is conditioned on is scaled down to at most this speed (keeps plans in the data's range when pursuit moves faster than the data); 0 = off
     kp: float = 10.0  # pd: position gain
     kd: float = 1.0  # pd: velocity gain
     goal_hold: float = 0.0  # within this distance of obs['desired_goal'], PD onto the goal at rest instead of the plan (0 = off; the oracle's hold switched on by the known goal: a labelled variant, not DF)
@@ -91,24 +90,10 @@ class PlannerConfig:
             raise ValueError(f"warm_start must be in [0, sampler.num_steps={self.sampler.num_steps}]")
         if self.velocity_radius <= 0 or not self.lookahead > 0:
             raise ValueError("velocity_radius and lookahead must be > 0")
-        if not self.speed_cap >= 0:
-            raise ValueError("speed_cap must be >= 0 (0 = off)")
         if not (self.support_weight >= 0 and self.support_margin >= 0):
             raise ValueError("support_weight and support_margin must be >= 0")
         if not self.goal_hold >= 0:
             raise ValueError("goal_hold must be >= 0 (0 = off)")
-
-
-def capped_speed(states: torch.Tensor, dims: int, cap: float) -> torch.Tensor:
-    """``states (B, O)`` = [position (dims), velocity (dims), ...] with each velocity scaled down to
-    at most ``cap`` in norm (direction kept); a new tensor."""
-    if states.shape[-1] < 2 * dims:
-        raise ValueError(f"speed_cap needs observations [position ({dims}), velocity ({dims}), ...]; set speed_cap=0")
-    velocity = states[..., dims : 2 * dims]
-    speed = velocity.norm(dim=-1, keepdim=True)
-    capped = states.clone()
-    capped[..., dims : 2 * dims] = velocity * torch.clamp(cap / speed.clamp_min(1e-12), max=1.0)
-    return capped
 
 
 @dataclass
@@ -389,8 +374,6 @@ class DFPlanner(EpisodicAgent):
         from the first ``kept`` tokens of ``init (B, horizon, D)``."""
         cfg, n = self.config, self.config.candidates
         cond = states if cond is None else cond
-        if cfg.speed_cap:
-            cond = capped_speed(cond, self.layout.action_dim, cfg.speed_cap)
         rep = (lambda t: None if t is None else t.repeat_interleave(n, dim=0)) if n > 1 else (lambda t: t)
         cost = self._cost(rep(goals))
         matrix = None

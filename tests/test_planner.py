@@ -157,25 +157,6 @@ def test_pursuit_aims_lookahead_ahead_along_the_plan_and_never_backwards():
     assert kept == progress  # a position behind the progress made does not send the target back
 
 
-def test_speed_cap_scales_only_the_conditioning_velocity_above_the_cap(tiny_maze_checkpoint):
-    from dfplan.planner import capped_speed
-
-    states = torch.tensor([[1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 0.3, 0.4]])
-    capped = capped_speed(states, 2, cap=2.5)
-    torch.testing.assert_close(capped, torch.tensor([[1.0, 2.0, 1.5, 2.0], [1.0, 2.0, 0.3, 0.4]]))
-    assert states[0, 2] == 3.0  # the input is left as it was
-    fast = {"observation": np.array([-1.0, -1.0, 4.0, 3.0], np.float32), "desired_goal": np.array([1.0, 1.0], np.float32)}
-    slow = {**fast, "observation": np.array([-1.0, -1.0, 0.8, 0.6], np.float32)}
-    plans = []
-    for obs, cap in ((fast, 1.0), (slow, 0.0)):
-        planner = DFPlanner.load(tiny_maze_checkpoint, device="cpu", config=dataclasses.replace(FAST, speed_cap=cap))
-        planner.reset(seed=0)
-        plans.append(planner.plan(obs).observations)
-    np.testing.assert_allclose(plans[0], plans[1], atol=1e-5)  # capped to speed 1: planned as from the slow state
-    with pytest.raises(ValueError, match="speed_cap must be >= 0"):
-        PlannerConfig(speed_cap=-1)
-
-
 def test_goal_hold_brakes_onto_the_goal_only_inside_its_radius(tiny_maze_checkpoint):
     obs, _ = envs.make("maze2d-umaze-v1").reset(seed=0)
     position, velocity = obs["observation"][:2], np.array([0.3, -0.2], np.float32)
