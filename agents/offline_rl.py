@@ -56,6 +56,8 @@ ALGORITHMS = ("iql", "cql")
 """The d3rlpy algorithms this module trains."""
 MODEL_FILE = "model.d3"
 """The finished model in a run folder (d3rlpy's ``save`` format)."""
+SNAPSHOT_MINUTES = (5.0, 10.0, 20.0, 40.0, 80.0)
+"""Training minutes at which a run keeps a copy of its model (score-against-compute curves)."""
 STATE_FILE = "checkpoint_state.pt"
 """A running run's resume state; names its current ``checkpoint-<step>.d3``."""
 INSTALL_HINT = ("pip install gym structlog colorama dataclasses-json click scikit-learn h5py "
@@ -251,7 +253,8 @@ def _goal_dataset(env_id: str, config: OfflineTrainConfig, seed: int, data: Traj
 
 def train(env_id: str, preset: str, seed: int, out_dir: str | os.PathLike, device: str = "auto",
           config: OfflineTrainConfig | None = None, algorithm: str | None = None, *,
-          data: Trajectories | None = None, progress: bool = True) -> Path:
+          data: Trajectories | None = None, progress: bool = True,
+          snapshot_minutes: tuple[float, ...] = SNAPSHOT_MINUTES) -> Path:
     """Train IQL or CQL on ``env_id``'s maze dataset, relabelled; returns the finished model file.
 
     A finished ``out_dir`` of the same run is returned at once (another run's raises
@@ -270,6 +273,9 @@ def train(env_id: str, preset: str, seed: int, out_dir: str | os.PathLike, devic
             Contradicting an explicit ``config`` raises ``ValueError``.
         data: the stream to train on instead of the maze's Minari dataset (tests, tiny runs).
         progress: print one line per checkpoint.
+        snapshot_minutes: at the first checkpoint past each of these training minutes, the
+            model is also kept as ``snapshots/model-<minutes>min.d3`` (with its metadata), for
+            the score-against-compute curves.
     """
     spec = get_env_spec(env_id)
     if config is None:
@@ -300,6 +306,14 @@ def train(env_id: str, preset: str, seed: int, out_dir: str | os.PathLike, devic
         _d3rlpy().seed(seed)
         algo, steps_done, wall_before, history = _create_algo(config, device), 0, 0.0, []
 
+    def meta_now(steps: int, wall: float) -> dict[str, Any]:
+        return {"format": FORMAT, "version": FORMAT_VERSION, "agent": config.algorithm, **run,
+                "train_wall_s": round(wall, 2), "data_prep_s": round(prep_s, 2),
+                "budget": budget_label(config.gradient_steps, config.batch_size), "steps_done": steps,
+                "device": str(resolve_device(device)), "dataset": dataset_facts, "history": history,
+                "d3rlpy_config": json.loads(algo.config.serialize()),
+                "versions": {"d3rlpy": _d3rlpy().__version__, "torch": torch.__version__}}
+
     noop_logger = _d3rlpy().logging.NoopAdapterFactory()
     began = time.perf_counter()
     while steps_done < config.gradient_steps:
@@ -312,25 +326,27 @@ def train(env_id: str, preset: str, seed: int, out_dir: str | os.PathLike, devic
                         **{k: round(float(v), 6) for k, v in results[-1][1].items()}})
         _save_checkpoint(out, algo, {"run": run, "steps_done": steps_done, "train_wall_s": wall,
                                      "history": history, "rng": _rng_state()})
+        for minutes in snapshot_minutes:
+            snapshot = out / "snapshots" / f"model-{minutes:g}min.d3"
+            if wall >= 60 * minutes and not snapshot.exists():
+                _save_model(snapshot, algo, {**meta_now(steps_done, wall), "snapshot_minutes": minutes})
         if progress:
             losses = ", ".join(f"{k} {v:.4g}" for k, v in history[-1].items() if k.endswith("loss"))
             print(f"{config.algorithm} {spec.env_id}: step {steps_done}/{config.gradient_steps}, "
                   f"{wall:.0f} s, {losses}", flush=True)
 
-    d3rlpy = _d3rlpy()
-    meta = {"format": FORMAT, "version": FORMAT_VERSION, "agent": config.algorithm, **run,
-            "train_wall_s": round(wall_before + time.perf_counter() - began, 2), "data_prep_s": round(prep_s, 2),
-            "budget": budget_label(config.gradient_steps, config.batch_size), "steps_done": steps_done,
-            "device": str(resolve_device(device)), "dataset": dataset_facts, "history": history,
-            "d3rlpy_config": json.loads(algo.config.serialize()),
-            "versions": {"d3rlpy": d3rlpy.__version__, "torch": torch.__version__}}
-    model = out / MODEL_FILE
-    atomic_write(model, lambda tmp: algo.save(str(tmp)))
-    atomic_write(_meta_path(model), lambda tmp: tmp.write_text(json.dumps(meta, indent=1)))
+    model = _save_model(out / MODEL_FILE, algo, meta_now(steps_done, wall_before + time.perf_counter() - began))
     state_path.unlink(missing_ok=True)
     for old in out.glob("checkpoint-*.d3"):
         old.unlink()
     return model
+
+
+def _save_model(path: Path, algo, meta: dict[str, Any]) -> Path:
+    """A loadable model file and its metadata beside it (``model.json``)."""
+    atomic_write(path, lambda tmp: algo.save(str(tmp)))
+    atomic_write(_meta_path(path), lambda tmp: tmp.write_text(json.dumps(meta, indent=1)))
+    return path
 
 
 def _save_checkpoint(out: Path, algo, state: dict[str, Any]) -> None:

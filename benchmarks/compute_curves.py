@@ -1,11 +1,11 @@
 """Score against training compute: each method's snapshots, evaluated on one env.
 
     python -m benchmarks.compute_curves --env maze2d-medium-v1 --episodes 50 \\
-        --run df=runs/df-medium-curve --run diffuser=runs/diffuser-medium-cpu
+        --run df=runs/df-medium-curve --run diffuser=runs/diffuser-medium-cpu --run iql=runs/iql-medium
 
 A training run keeps a copy of its model when its wall time passes 5, 10, 20, 40 and 80
 minutes (``snapshots/`` in the run folder: ``python -m benchmarks train --snapshot-minutes
-5,10,20,40,80`` for DF, always for Diffuser). This command evaluates every snapshot and the
+5,10,20,40,80`` for DF, always for Diffuser and IQL). This command evaluates every snapshot and the
 run's final model on the suite protocol (reset seeds ``0 .. episodes-1``) and upserts one row
 per (env, agent, model) into ``results/maze2d/compute_curves.json``; the report plots them
 (``compute_curves.png``). A DF snapshot plans with the stored settings of the maze's shipped
@@ -29,8 +29,9 @@ from dfplan.provenance import git_commit
 CURVES_PATH = Path("results/maze2d/compute_curves.json")
 KEY = ("env", "agent", "model")
 WHAT = "compute-curves file"
-AGENTS = ("df", "diffuser")
-_SNAPSHOT = re.compile(r"^(?:checkpoint|model)-([0-9.]+)min\.pt$")
+AGENTS = ("df", "diffuser", "iql")
+FINAL = {"df": "checkpoint.pt", "diffuser": "model.pt", "iql": "model.d3"}
+_SNAPSHOT = re.compile(r"^(?:checkpoint|model)-([0-9.]+)min\.(?:pt|d3)$")
 
 
 def run_models(agent: str, run: Path) -> list[tuple[str, Path]]:
@@ -39,10 +40,10 @@ def run_models(agent: str, run: Path) -> list[tuple[str, Path]]:
         raise ValueError(f"unknown agent {agent!r}; curves are drawn for {', '.join(AGENTS)}")
     if not run.is_dir():
         raise FileNotFoundError(f"no run folder {run}")
-    snapshots = sorted(((float(m.group(1)), path) for path in (run / "snapshots").glob("*.pt")
+    snapshots = sorted(((float(m.group(1)), path) for path in (run / "snapshots").glob("*")
                         if (m := _SNAPSHOT.match(path.name))), key=lambda item: item[0])
     models = [(f"{minutes:g} min", path) for minutes, path in snapshots]
-    final = run / ("checkpoint.pt" if agent == "df" else "model.pt")
+    final = run / FINAL[agent]
     if final.is_file() and _finished(agent, final):
         models.append(("final", final))
     if not models:
@@ -51,9 +52,9 @@ def run_models(agent: str, run: Path) -> list[tuple[str, Path]]:
 
 
 def _finished(agent: str, final: Path) -> bool:
-    """Whether a run's model file is its finished model (Diffuser writes ``model.pt`` only at the end;
+    """Whether a run's model file is its finished model (the baselines write theirs only at the end;
     a DF ``checkpoint.pt`` is finished when it has all the configured steps)."""
-    if agent == "diffuser":
+    if agent != "df":
         return True
     from dfplan.checkpoint import load_checkpoint
 
@@ -71,9 +72,9 @@ def load_agent(agent: str, path: Path, env_id: str) -> tuple[Any, dict]:
         built = DFPlanner.load(path, device="cpu", config=shipped.config,
                                cost_model=str(Path(shipped.checkpoint).with_suffix(".cost.pt")))
     else:
-        from agents.diffuser import DiffuserAgent
+        from benchmarks.registry import get_baseline
 
-        built = DiffuserAgent.load(path, "cpu")
+        built = get_baseline(agent).load(path, "cpu")
     meta = built.meta
     return built, {"steps": meta.get("steps_done"), "train_wall_s": meta.get("train_wall_s"),
                    "device": meta.get("device"), "preset": meta.get("preset")}
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.compute_curves", description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="maze2d-medium-v1")
     parser.add_argument("--run", dest="runs", type=_run_argument, action="append", required=True,
-                        help="AGENT=RUN_FOLDER (agent: df or diffuser); repeatable")
+                        help="AGENT=RUN_FOLDER (agent: df, diffuser or iql); repeatable")
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--out", type=Path, default=CURVES_PATH)
     args = parser.parse_args(argv)

@@ -23,8 +23,8 @@ def make_run(tmp_path, tiny_maze_checkpoint, finished=True):
 def test_a_runs_snapshots_come_in_order_of_minutes_then_its_final_model(tmp_path, tiny_maze_checkpoint):
     run = make_run(tmp_path, tiny_maze_checkpoint)
     assert [label for label, _ in compute_curves.run_models("df", run)] == ["2.5 min", "5 min", "10 min", "final"]
-    with pytest.raises(ValueError, match="unknown agent 'iql'"):
-        compute_curves.run_models("iql", run)
+    with pytest.raises(ValueError, match="unknown agent 'cql'"):
+        compute_curves.run_models("cql", run)
     with pytest.raises(FileNotFoundError, match="no run folder"):
         compute_curves.run_models("df", tmp_path / "missing")
     (tmp_path / "empty").mkdir()

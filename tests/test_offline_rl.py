@@ -203,6 +203,15 @@ def test_interrupted_run_resumes_to_the_same_model(offline_rl, stream, models, t
     assert resumed.meta["train_wall_s"] >= resumed.meta["history"][0]["wall_s"] > 0
 
 
+def test_snapshots_keep_a_loadable_model_at_each_passed_minute_mark(offline_rl, stream, tmp_path):
+    model = offline_rl.train(ENV, "quick", 0, tmp_path, "cpu", _config(offline_rl, "iql"), data=stream,
+                             progress=False, snapshot_minutes=(0, 1e6))
+    (snapshot,) = sorted((tmp_path / "snapshots").glob("*.d3"))  # the first mark passed at the first checkpoint
+    agent = offline_rl.OfflineRLAgent.load(snapshot)
+    assert snapshot.name == "model-0min.d3" and agent.meta["steps_done"] == 10 and agent.meta["snapshot_minutes"] == 0
+    assert offline_rl.OfflineRLAgent.load(model).meta["steps_done"] == 20
+
+
 def test_same_seed_gives_identical_actions_and_another_seed_differs(offline_rl, stream, models, tmp_path):
     first = offline_rl.OfflineRLAgent.load(models["cql"])
     again = offline_rl.OfflineRLAgent.load(_train(offline_rl, stream, tmp_path / "again", "cql", seed=0))
