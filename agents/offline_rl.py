@@ -46,6 +46,7 @@ from dfplan.checkpoint import CheckpointError, atomic_torch_save, atomic_write, 
 from dfplan.config import to_dict
 from dfplan.data import Trajectories
 from dfplan.device import resolve_device
+from dfplan.training import SNAPSHOT_MINUTES, Snapshots
 from envs.mazes import get_env_spec
 
 FORMAT = "dfplan.offline_rl"
@@ -56,8 +57,6 @@ ALGORITHMS = ("iql", "cql")
 """The d3rlpy algorithms this module trains."""
 MODEL_FILE = "model.d3"
 """The finished model in a run folder (d3rlpy's ``save`` format)."""
-SNAPSHOT_MINUTES = (5.0, 10.0, 20.0, 40.0, 80.0)
-"""Training minutes at which a run keeps a copy of its model (score-against-compute curves)."""
 STATE_FILE = "checkpoint_state.pt"
 """A running run's resume state; names its current ``checkpoint-<step>.d3``."""
 INSTALL_HINT = ("pip install gym structlog colorama dataclasses-json click scikit-learn h5py "
@@ -314,6 +313,7 @@ def train(env_id: str, preset: str, seed: int, out_dir: str | os.PathLike, devic
                 "d3rlpy_config": json.loads(algo.config.serialize()),
                 "versions": {"d3rlpy": _d3rlpy().__version__, "torch": torch.__version__}}
 
+    snapshots = Snapshots(out, snapshot_minutes, "model", ".d3")
     noop_logger = _d3rlpy().logging.NoopAdapterFactory()
     began = time.perf_counter()
     while steps_done < config.gradient_steps:
@@ -326,10 +326,8 @@ def train(env_id: str, preset: str, seed: int, out_dir: str | os.PathLike, devic
                         **{k: round(float(v), 6) for k, v in results[-1][1].items()}})
         _save_checkpoint(out, algo, {"run": run, "steps_done": steps_done, "train_wall_s": wall,
                                      "history": history, "rng": _rng_state()})
-        for minutes in snapshot_minutes:
-            snapshot = out / "snapshots" / f"model-{minutes:g}min.d3"
-            if wall >= 60 * minutes and not snapshot.exists():
-                _save_model(snapshot, algo, {**meta_now(steps_done, wall), "snapshot_minutes": minutes})
+        for minutes, path in snapshots.due(wall):
+            _save_model(path, algo, {**meta_now(steps_done, wall), "snapshot_minutes": minutes})
         if progress:
             losses = ", ".join(f"{k} {v:.4g}" for k, v in history[-1].items() if k.endswith("loss"))
             print(f"{config.algorithm} {spec.env_id}: step {steps_done}/{config.gradient_steps}, "

@@ -111,6 +111,26 @@ class MetricsLog:
             f.write(json.dumps(row) + "\n")
 
 
+SNAPSHOT_MINUTES = (5.0, 10.0, 20.0, 40.0, 80.0)
+"""Training wall times (minutes) at which the baselines' runs keep a copy of their model (equal-compute curves)."""
+
+
+class Snapshots:
+    """The model copies a run keeps when its training wall time first passes each of ``minutes``:
+    ``out_dir/snapshots/<stem>-<minutes>min<suffix>``. The marks already taken (a resumed run)
+    are read once, so checking is free on the training loop's hot path."""
+
+    def __init__(self, out_dir: Path, minutes: tuple[float, ...], stem: str, suffix: str) -> None:
+        paths = {m: Path(out_dir) / "snapshots" / f"{stem}-{m:g}min{suffix}" for m in minutes}
+        self._pending = sorted((m, path) for m, path in paths.items() if not path.exists())
+
+    def due(self, wall_s: float) -> list[tuple[float, Path]]:
+        """The marks passed at ``wall_s`` seconds and not yet taken (then counted as taken)."""
+        passed = [(m, path) for m, path in self._pending if wall_s >= 60 * m]
+        self._pending = self._pending[len(passed):]
+        return passed
+
+
 def check_run_folder(out_dir: str | os.PathLike, resume: bool) -> None:
     """Refuse to start a fresh run over an earlier one (``ValueError``): resume it or pick another folder."""
     out = Path(out_dir)
@@ -208,6 +228,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data: Trajectori
                            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                            "step": step, "wall_s": wall}, state_path)
 
+    snapshots = Snapshots(out, snapshot_minutes if rank == 0 else (), "checkpoint", ".pt")
     per_rank = train_config.batch_size // world
     data_gen = torch.Generator()
     noise_gen = torch.Generator(device=device)
@@ -234,10 +255,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data: Trajectori
         scheduler.step()
         ema.update_parameters(model)
         done = step + 1
-        for minutes in snapshot_minutes:
-            snapshot = out / "snapshots" / f"checkpoint-{minutes:g}min.pt"
-            if rank == 0 and wall_before + time.perf_counter() - began >= 60 * minutes and not snapshot.exists():
-                save(done, wall_before + time.perf_counter() - began, snapshot)
+        for _, path in snapshots.due(wall_before + time.perf_counter() - began):
+            save(done, wall_before + time.perf_counter() - began, path)
         if metrics is not None and (done % train_config.log_every == 0 or done == train_config.steps):
             wall = wall_before + time.perf_counter() - began
             row = {"step": done, "loss": round(loss.item(), 6), "grad_norm": round(float(grad_norm), 4),

@@ -89,3 +89,15 @@ def test_snapshots_keep_the_model_when_the_wall_time_passes_each_mark(walk, tmp_
     train(demo_model_config(), TINY, walk.generate(16, 32), tmp_path / "run", progress=False, snapshot_minutes=(0, 1e6))
     (snapshot,) = (tmp_path / "run" / "snapshots").iterdir()  # the first mark passed at step 1, the second never
     assert snapshot.name == "checkpoint-0min.pt" and load_checkpoint(snapshot)[1]["steps_done"] == 1
+
+
+def test_snapshot_marks_are_due_once_and_a_resumed_run_skips_the_taken_ones(tmp_path):
+    from dfplan.training import Snapshots
+
+    (tmp_path / "snapshots").mkdir()
+    (tmp_path / "snapshots" / "model-5min.pt").write_bytes(b"taken before the resume")
+    marks = Snapshots(tmp_path, (20, 5, 10), "model", ".pt")
+    assert marks.due(60 * 9) == []  # 5 was taken, 10 not yet passed
+    assert marks.due(60 * 25) == [(10, tmp_path / "snapshots" / "model-10min.pt"),
+                                  (20, tmp_path / "snapshots" / "model-20min.pt")]
+    assert marks.due(60 * 100) == []

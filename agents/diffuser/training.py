@@ -45,7 +45,7 @@ from agents.diffuser.unet import UNetConfig
 from dfplan.checkpoint import CheckpointError, atomic_torch_save, read_torch_file
 from dfplan.config import from_dict, to_dict
 from dfplan.device import resolve_device
-from dfplan.training import MetricsLog
+from dfplan.training import SNAPSHOT_MINUTES, MetricsLog, Snapshots
 from envs.data import MazeArrays, load_arrays
 from envs.mazes import GOAL_RADIUS, MAZES, get_env_spec
 
@@ -55,8 +55,6 @@ MODEL_VERSION = 1
 MODEL_FILE = "model.pt"
 STATE_FILE = "train_state.pt"
 METRICS_FILE = "metrics.jsonl"
-SNAPSHOT_MINUTES = (5.0, 10.0, 20.0, 40.0, 80.0)
-"""Training wall times (minutes) at which a run keeps a copy of its model, for the equal-compute curves."""
 
 
 @dataclass(frozen=True)
@@ -388,6 +386,7 @@ def train(env_id: str, preset: str, seed: int, out_dir: str | os.PathLike, devic
 
     out.mkdir(parents=True, exist_ok=True)
     metrics = MetricsLog(out / METRICS_FILE, start)
+    snapshots = Snapshots(out, snapshot_minutes, "model", ".pt")
     losses: list[float] = []
     for step in range(start, budget.train_steps):
         total = 0.0
@@ -402,11 +401,9 @@ def train(env_id: str, preset: str, seed: int, out_dir: str | os.PathLike, devic
         _update_ema(ema, model, step, config)
         losses.append(total)
         done = step + 1
-        for minutes in snapshot_minutes:
-            snapshot = out / "snapshots" / f"model-{minutes:g}min.pt"
-            if wall() >= 60 * minutes and not snapshot.exists():
-                save_model(snapshot, ema, {**identity, "steps_done": done, "train_wall_s": round(wall(), 1),
-                                           "snapshot_minutes": minutes, "device": str(torch_device)})
+        for minutes, path in snapshots.due(wall()):
+            save_model(path, ema, {**identity, "steps_done": done, "train_wall_s": round(wall(), 1),
+                                   "snapshot_minutes": minutes, "device": str(torch_device)})
         if done % config.log_every == 0 or done == budget.train_steps:
             recent = float(np.mean(losses[-config.log_every :]))
             row: dict[str, Any] = {"step": done, "loss": round(recent, 6), "wall_s": round(wall(), 1)}
