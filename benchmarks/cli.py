@@ -1,4 +1,4 @@
-"""The maze suite's command line: ``python -m benchmarks {train,train-cost,eval,ship,plan,video-clips,run,report}``.
+"""The maze suite's command line: ``python -m benchmarks {train,train-cost,train-inverse,eval,ship,plan,video-clips,run,report}``.
 
 The suite owns everything that needs a maze: its datasets (generated locally), its envs,
 its baselines and its pictures. The model and planner flags come from :mod:`dfplan.cli`,
@@ -23,7 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from dfplan.cli import add_train_arguments, fit_cost, train_model, train_run_folder
+from dfplan.cli import (
+    add_inverse_arguments,
+    add_train_arguments,
+    fit_cost,
+    fit_inverse,
+    train_model,
+    train_run_folder,
+)
 from dfplan.config import (
     add_arguments,
     comma_floats,
@@ -83,6 +90,11 @@ def _train(args: argparse.Namespace) -> int:
 
 def _train_cost(args: argparse.Namespace) -> int:
     fit_cost(args, _dataset(args.env), {"data": args.env, "command": _command(args)})
+    return 0
+
+
+def _train_inverse(args: argparse.Namespace) -> int:
+    fit_inverse(args, _dataset(args.env), {"data": args.env, "command": _command(args)})
     return 0
 
 
@@ -259,6 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
     cst.add_argument("--out", required=True, help="output file; beside a planner checkpoint X.pt name it X.cost.pt")
     add_arguments(cst, CostToGoConfig, "cost")
     cst.set_defaults(run=_train_cost)
+
+    inv = commands.add_parser("train-inverse", help="learn the inverse-dynamics head (action_mode='inverse') from an "
+                                                    "env's dataset")
+    inv.add_argument("--env", required=True, help=envs_help)
+    add_inverse_arguments(inv)
+    inv.set_defaults(run=_train_inverse)
 
     evl = commands.add_parser("eval", help="evaluate a planner (or baseline) checkpoint on an env; writes a results row")
     evl.add_argument("--agent", default=DF, help="df (default) or a baseline: diffuser, sac-her, iql, cql "

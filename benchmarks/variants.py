@@ -53,6 +53,9 @@ DF_VARIANTS: dict[str, Variant] = {
     "pursuit": Variant("the plan's *path* followed by pure pursuit (PD onto the planned position 0.5 ahead of the "
                        "nearest planned point, `action_mode=pursuit`) instead of PD tracking of its states: the model "
                        "chooses the route, the tracker the speed", {"action_mode": "pursuit"}),
+    "inverse": Variant("native actions: the learned inverse-dynamics head (`dfplan/inverse_dynamics.py`, fit on the "
+                       "same data) maps the actual observation and the planned one 20 steps ahead to the action "
+                       "(`action_mode=inverse`) instead of PD tracking: no gains, no tracker", {"action_mode": "inverse"}),
     "eta0": Variant("deterministic DDIM (eta 0) instead of eta 1", {"sampler": {"eta": 0.0}}),
     "warm-start3": Variant("rolling replanning with 3 rows per replan (the unexecuted plan re-noised to DDIM step 3): "
                            "the latency lever", {"warm_start": 3}),

@@ -44,6 +44,24 @@ def read_torch_file(path: str | os.PathLike, what: str = "checkpoint") -> dict[s
     return data
 
 
+def save_model_file(path: str | os.PathLike, fmt: str, version: int, config: Any, module: torch.nn.Module,
+                    meta: dict[str, Any] | None = None, **sizes: int) -> None:
+    """Write a small self-describing model (a cost-to-go, an inverse-dynamics head): its format and
+    version, config as plain data, the sizes its constructor needs, weights and meta."""
+    atomic_torch_save({"format": fmt, "version": version, "config": to_dict(config), **sizes,
+                       "weights": {k: v.detach().cpu() for k, v in module.state_dict().items()},
+                       "meta": meta or {}}, path)
+
+
+def read_model_file(path: str | os.PathLike, what: str, fmt: str, version: int) -> dict[str, Any]:
+    """Read a file written by :func:`save_model_file`, checking it holds ``fmt`` at ``version``."""
+    data = read_torch_file(path, what)
+    if data.get("format") != fmt or data.get("version") != version:
+        raise CheckpointError(f"{path} is not a dfplan {what} (format {data.get('format')!r}, "
+                              f"version {data.get('version')!r})")
+    return data
+
+
 def save_checkpoint(path: str | os.PathLike, model: DiffusionForcing,
                     ema_weights: dict[str, torch.Tensor] | None = None, meta: dict[str, Any] | None = None) -> None:
     """Write ``model`` (its normalizer included) and optional EMA weights to ``path``."""

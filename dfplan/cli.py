@@ -64,6 +64,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         "wall time passes each of these minutes, e.g. 5,10,20,40,80 (in --out/snapshots/)")
     parser.add_argument("--goal-conditioned", action="store_true",
                         help="the goal (x, y) as an input of every token, trained with hindsight goals from the data")
+    parser.add_argument("--goal-reward", type=float, default=0.0, metavar="RADIUS",
+                        help="with --goal-conditioned: a reward channel trained on the hindsight goal's sparse reward "
+                             "(1 within RADIUS of it, e.g. 0.5), so the model predicts its own return for any goal")
     add_arguments(parser, ModelConfig, "model", exclude=("model.layout.obs_dim", "model.layout.action_dim"))
     add_arguments(parser, TrainConfig, "train")
 
@@ -94,8 +97,14 @@ def train_model(args: argparse.Namespace, data, out: Path, meta: dict) -> Path:
     else:
         base = ModelConfig(layout=TokenLayout(obs_dim=data.obs_dim, action_dim=data.action_dim))
         base_train = TrainConfig(seed=args.train_seed, device=args.device)
+    if args.goal_reward and not args.goal_conditioned:
+        raise ValueError("--goal-reward relabels rewards with hindsight goals: add --goal-conditioned")
+    if args.goal_reward < 0:
+        raise ValueError(f"--goal-reward must be a radius > 0, got {args.goal_reward}")
     if args.goal_conditioned:
         base = dataclasses.replace(base, token_cond_dim=2)
+    if args.goal_reward:
+        base = dataclasses.replace(base, layout=dataclasses.replace(base.layout, use_reward=True))
     model_config = from_arguments(ModelConfig, args, "model", base)
     train_config = from_arguments(TrainConfig, args, "train", base_train)
     meta = {**meta, "preset": args.preset}
@@ -104,8 +113,11 @@ def train_model(args: argparse.Namespace, data, out: Path, meta: dict) -> Path:
         if model_config.token_cond_dim != 2:
             raise ValueError("--goal-conditioned takes 2-D goals (the leading x, y of the observation): "
                              "leave --model.token_cond_dim at 2")
-        source = HindsightGoals(data, model_config.layout, model_config.horizon, goal_dims=2)
+        source = HindsightGoals(data, model_config.layout, model_config.horizon, goal_dims=2,
+                                reward_radius=args.goal_reward)
         meta["token_cond"] = "goal"
+        if args.goal_reward:
+            meta["reward"] = {"kind": "hindsight-goal", "radius": args.goal_reward}
     minutes = tuple(float(m) for m in comma_floats(args.snapshot_minutes, "snapshot-minutes")) if args.snapshot_minutes else ()
     model = train(model_config, train_config, source, out, resume=args.resume, meta=meta, snapshot_minutes=minutes)
     print(f"{model.num_parameters():,} parameters -> {out / 'checkpoint.pt'}")
@@ -128,6 +140,34 @@ def fit_cost(args: argparse.Namespace, data, meta: dict) -> None:
     model = fit_cost_to_go(data, from_arguments(CostToGoConfig, args, "cost"), args.out, meta=meta)
     print(f"cost-to-go: {len(model.nodes):,} nodes, {len(model.edge_src):,} edges from {data.num_steps:,} steps "
           f"({model.meta['fit_wall_s']} s) -> {args.out}")
+
+
+def fit_inverse(args: argparse.Namespace, data, meta: dict) -> None:
+    """Fit the inverse-dynamics head on ``data`` with the ``--inverse.*`` flags and write it to ``--out``."""
+    from dfplan.device import resolve_device
+    from dfplan.inverse_dynamics import InverseDynamicsConfig, fit_inverse_dynamics
+
+    model = fit_inverse_dynamics(data, from_arguments(InverseDynamicsConfig, args, "inverse"), args.out, meta=meta,
+                                 device=resolve_device(args.device))
+    print(f"inverse dynamics: held-out action error {model.meta['heldout_error']} ({model.meta['fit_wall_s']} s) "
+          f"-> {args.out}")
+
+
+def add_inverse_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``train-inverse`` flags shared with the suites' command."""
+    from dfplan.inverse_dynamics import InverseDynamicsConfig
+
+    parser.add_argument("--out", required=True, help="output file; beside a planner checkpoint X.pt name it X.inverse.pt")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    add_arguments(parser, InverseDynamicsConfig, "inverse")
+
+
+def _train_inverse(args: argparse.Namespace) -> int:
+    from dfplan.data import Trajectories
+
+    data = Trajectories.load(args.data)
+    fit_inverse(args, data, {"data": str(args.data), "command": "python -m dfplan " + " ".join(args.argv)})
+    return 0
 
 
 def _train_cost(args: argparse.Namespace) -> int:
@@ -196,6 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
     cst.add_argument("--out", required=True, help="output file; beside a planner checkpoint X.pt name it X.cost.pt")
     add_arguments(cst, CostToGoConfig, "cost")
     cst.set_defaults(run=_train_cost)
+
+    inv = commands.add_parser("train-inverse", help="learn the inverse-dynamics head (action_mode='inverse': the "
+                                                    "planner's actions from its planned observations) from trajectories")
+    inv.add_argument("--data", required=True, help="trajectory .npz: observations, actions, rewards, episode_lengths")
+    add_inverse_arguments(inv)
+    inv.set_defaults(run=_train_inverse)
 
     smp = commands.add_parser("sample", help="sample sequences from a checkpoint")
     smp.add_argument("--checkpoint", required=True, help="shipped name or checkpoint path")

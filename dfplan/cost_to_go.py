@@ -36,8 +36,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from dfplan.checkpoint import CheckpointError, atomic_torch_save, read_torch_file
-from dfplan.config import from_dict, to_dict
+from dfplan.checkpoint import CheckpointError, read_model_file, save_model_file
+from dfplan.config import from_dict
 from dfplan.data import Trajectories
 
 FORMAT = "dfplan.cost_to_go"
@@ -238,17 +238,12 @@ def fit_cost_to_go(data: Trajectories, config: CostToGoConfig, out: str | Path, 
 
 
 def save_cost_to_go(path: str | Path, model: CostToGo, meta: dict[str, Any] | None = None) -> None:
-    atomic_torch_save({"format": FORMAT, "version": VERSION, "config": to_dict(model.config), "obs_dim": model.obs_dim,
-                       "weights": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                       "meta": meta or {}}, path)
+    save_model_file(path, FORMAT, VERSION, model.config, model, meta, obs_dim=model.obs_dim)
 
 
 def load_cost_to_go(path: str | Path, device: str | torch.device = "cpu") -> CostToGo:
     """Rebuild a saved cost-to-go; clear errors for missing, corrupt or foreign files."""
-    data = read_torch_file(path, "cost-to-go model")
-    if data.get("format") != FORMAT or data.get("version") != VERSION:
-        raise CheckpointError(f"{path} is not a dfplan cost-to-go model (format {data.get('format')!r}, "
-                              f"version {data.get('version')!r})")
+    data = read_model_file(path, "cost-to-go model", FORMAT, VERSION)
     try:
         config = from_dict(CostToGoConfig, data["config"])
         weights = data["weights"]

@@ -206,27 +206,63 @@ class HindsightGoals:
     inside the window, sometimes beyond it, so the model learns to head for far goals too.
     ``token_cond (B, T, goal_dims)`` repeats it for every token. The normalizer is fit on
     :attr:`trajectories` like for plain windows.
+
+    ``reward_radius > 0`` (a layout with the reward channel) relabels the rewards too: the
+    sparse goal reward ``r_t = 1[‖p_{t+1} − g‖ < reward_radius]`` of the window's hindsight
+    goal ``g``, so the model's reward channel predicts arrival at whatever goal it is given
+    (its own value estimate; reward guidance then needs no goal-specific cost). The
+    normalizer's reward statistics are those of the relabelled rewards (:attr:`trajectories`
+    carries them).
     """
 
     def __init__(self, data: Trajectories, layout: TokenLayout, horizon: int, goal_dims: int = 2,
-                 reach: float = 2.0) -> None:
+                 reach: float = 2.0, reward_radius: float = 0.0) -> None:
         if not 1 <= goal_dims <= data.obs_dim:
             raise ValueError(f"goal_dims must be in [1, {data.obs_dim}], got {goal_dims}")
         if reach <= 0:
             raise ValueError(f"reach must be > 0, got {reach}")
-        self.trajectories, self.goal_dims, self.reach = data, goal_dims, reach
+        if reward_radius < 0 or (reward_radius > 0 and not layout.use_reward):
+            raise ValueError("reward_radius must be >= 0, and > 0 only for a layout with the reward channel "
+                             f"(use_reward=True); got {reward_radius} with use_reward={layout.use_reward}")
+        self.goal_dims, self.reach, self.reward_radius = goal_dims, reach, reward_radius
         self.windows = WindowSampler(data, layout, horizon)
+        self.trajectories = data if not reward_radius else self._relabelled_stream(data)
 
     @property
     def num_steps(self) -> int:
         return self.trajectories.num_steps
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Window:
+        window, goal = self._draw(batch_size, generator)
+        if self.reward_radius:
+            window.tokens = self._relabel(window.tokens, goal)
+        window.token_cond = goal[:, None, :].expand(-1, self.windows.horizon, -1).contiguous()
+        return window
+
+    def _draw(self, batch_size: int, generator: torch.Generator) -> tuple[Window, Tensor]:
+        """Plain windows and their hindsight goals ``(B, goal_dims)``."""
         index = torch.randint(len(self.windows), (batch_size,), generator=generator).numpy()
         window = self.windows.get(index)
         episode, start = self.windows.locate(index)
         span = self.windows.horizon * self.windows.layout.frame_stack
         offset = torch.randint(1, max(2, int(self.reach * span) + 1), (batch_size,), generator=generator).numpy()
         goal = self.windows.observation_at(episode, start + offset)[:, : self.goal_dims]
-        window.token_cond = torch.from_numpy(goal).float()[:, None, :].expand(-1, self.windows.horizon, -1).contiguous()
-        return window
+        return window, torch.from_numpy(goal).float()
+
+    def _relabel(self, tokens: Tensor, goal: Tensor) -> Tensor:
+        """Tokens ``(B, T, D)`` with the reward channel replaced by arrival at ``goal (B, G)``."""
+        layout = self.windows.layout
+        steps = layout.to_steps(tokens).clone()  # (B, N, step_dim)
+        position = layout.observations(tokens)[..., : self.goal_dims]
+        arrived = (position - goal[:, None, :]).norm(dim=-1) < self.reward_radius
+        steps[..., layout.action_dim] = arrived.float()
+        return steps.reshape(tokens.shape)
+
+    def _relabelled_stream(self, data: Trajectories, windows: int = 4096, seed: int = 0) -> Trajectories:
+        """``data`` with its rewards replaced by a sample of relabelled ones (for the normalizer's
+        reward statistics: the stream's own rewards are for other goals)."""
+        window, goal = self._draw(windows, torch.Generator().manual_seed(seed))
+        relabelled = self.windows.layout.rewards(self._relabel(window.tokens, goal))
+        real = window.mask.repeat_interleave(self.windows.layout.frame_stack, dim=1)
+        rewards = np.resize(relabelled[real].numpy().astype(np.float32), data.num_steps)  # same statistics, one per step
+        return Trajectories(data.observations, data.actions, rewards, data.episode_lengths)

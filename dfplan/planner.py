@@ -37,6 +37,7 @@ from dfplan.config import from_dict, merged, to_dict
 from dfplan.cost_to_go import CostToGo, load_cost_to_go
 from dfplan.costs import goal_cost, reward_cost
 from dfplan.device import resolve_device
+from dfplan.inverse_dynamics import InverseDynamics, load_inverse_dynamics
 from dfplan.model import DiffusionForcing
 from dfplan.policy import EpisodicAgent, LatencyRecorder, Observation, as_batch
 from dfplan.sampler import SamplerConfig, sample
@@ -45,7 +46,7 @@ from dfplan.shipped import checkpoint_dir, maze_name, resolve_checkpoint, shippe
 __all__ = ["ACTION_MODES", "GUIDANCE_COSTS", "DFPlanner", "Plan", "PlannerConfig", "checkpoint_dir", "maze_name",
            "pursuit_target", "resolve_checkpoint", "shipped_names"]
 
-ACTION_MODES = ("diffused", "pd", "feedforward", "pursuit")
+ACTION_MODES = ("diffused", "inverse", "pd", "feedforward", "pursuit")
 OUT_OF_RANGE_STD = 4.0
 """An observation entry or goal this many standard deviations of the model's data from its mean is warned about."""
 GUIDANCE_COSTS = ("goal", "learned", "reward", "none")
@@ -63,11 +64,14 @@ class PlannerConfig:
     sampler: SamplerConfig = field(default_factory=lambda: SamplerConfig(num_steps=10))  # scheduling matrix, DDIM steps, guidance scale, MCG samples
     guidance: str = "goal"  # goal (straight-line distance to obs['desired_goal']) | learned (a cost-to-go learned from the data) | reward (predicted return) | none
     cost_model: str = ""  # learned guidance: the cost-to-go file ('' = <checkpoint>.cost.pt; a relative path not found from the working directory is looked up beside the checkpoint, then by file name among the shipped ones)
+    reward_weight: float = 0.0  # goal / learned guidance: also reward the model's predicted return, cost − w · Σ_t r̂_t (needs a reward channel, e.g. a --goal-reward model)
     velocity_weight: float = 0.05  # goal guidance: weight of the speed penalty near the goal (0 = off)
     velocity_radius: float = 0.5  # goal guidance: length scale of "near the goal" for that penalty
     support_weight: float = 0.0  # learned guidance: weight of the penalty on planned positions off the data's roadmap (through walls); 0 = off
     support_margin: float = 0.2  # learned guidance: distance to the nearest roadmap node that costs nothing
-    action_mode: str = "pd"  # pd (track planned [position, velocity]: obs[:A], obs[A:2A]) | feedforward (the planned action plus that PD correction) | pursuit (follow the planned path: PD onto the planned position `lookahead` ahead) | diffused (execute the planned actions)
+    action_mode: str = "pd"  # pd (track planned [position, velocity]: obs[:A], obs[A:2A]) | feedforward (the planned action plus that PD correction) | pursuit (follow the planned path: PD onto the planned position `lookahead` ahead) | diffused (execute the planned actions) | inverse (the learned inverse-dynamics head from the actual observation to the planned one inverse_lead steps ahead: the model's actions, closed loop, no gains)
+    inverse_model: str = ""  # inverse: the inverse-dynamics file ('' = <checkpoint>.inverse.pt; looked up like cost_model)
+    inverse_lead: int = 20  # inverse: aim at the planned observation this many steps ahead of the current step
     lookahead: float = 0.5  # pursuit: how far ahead along the planned path to aim (units of position)
     kp: float = 10.0  # pd: position gain
     kd: float = 1.0  # pd: velocity gain
@@ -82,8 +86,10 @@ class PlannerConfig:
             raise ValueError(f"unknown action_mode {self.action_mode!r}; valid: {', '.join(ACTION_MODES)}")
         if self.guidance not in GUIDANCE_COSTS:
             raise ValueError(f"unknown guidance {self.guidance!r}; valid: {', '.join(GUIDANCE_COSTS)}")
-        if self.horizon < 1 or self.replan_every < 1 or self.candidates < 1:
-            raise ValueError("horizon, replan_every and candidates must be >= 1")
+        if self.horizon < 1 or self.replan_every < 1 or self.candidates < 1 or self.inverse_lead < 1:
+            raise ValueError("horizon, replan_every, candidates and inverse_lead must be >= 1")
+        if not self.reward_weight >= 0:
+            raise ValueError("reward_weight must be >= 0")
         if self.history_tokens < 0 or self.max_horizon < 0 or self.episode_steps < 0:
             raise ValueError("history_tokens, max_horizon and episode_steps must be >= 0")
         if not 0 <= self.warm_start <= self.sampler.num_steps:
@@ -146,7 +152,7 @@ class DFPlanner(EpisodicAgent):
     def __init__(self, model: DiffusionForcing, config: PlannerConfig | None = None,
                  action_low: np.ndarray | float = -1.0, action_high: np.ndarray | float = 1.0,
                  cost_to_go: CostToGo | None = None, checkpoint: Path | None = None,
-                 token_cond: str | None = None) -> None:
+                 token_cond: str | None = None, inverse: InverseDynamics | None = None) -> None:
         self.model = model.eval()
         self.meta: dict[str, Any] = {}
         self.config = config or PlannerConfig()
@@ -154,7 +160,7 @@ class DFPlanner(EpisodicAgent):
         self.layout = model.layout
         if self.config.history_tokens >= model.config.horizon:
             raise ValueError(f"history_tokens must be < the model's training horizon ({model.config.horizon})")
-        if self.config.guidance == "reward":
+        if self.config.guidance == "reward" or self.config.reward_weight:
             reward_cost(self.layout)  # fail now, not at the first act
         if self.config.warm_start and self.config.replan_every % self.layout.frame_stack:
             raise ValueError(f"warm_start needs replan_every to be a multiple of frame_stack ({self.layout.frame_stack})")
@@ -169,6 +175,9 @@ class DFPlanner(EpisodicAgent):
         self.cost_to_go = cost_to_go
         if self.config.guidance == "learned" and cost_to_go is None:
             self.cost_to_go = self._load_cost_to_go()
+        self.inverse = inverse
+        if self.config.action_mode == "inverse" and inverse is None:
+            self.inverse = self._load_inverse()
         self.action_low = np.broadcast_to(np.asarray(action_low, np.float32), (self.layout.action_dim,)).copy()
         self.action_high = np.broadcast_to(np.asarray(action_high, np.float32), (self.layout.action_dim,)).copy()
         self.timer = LatencyRecorder()
@@ -226,8 +235,10 @@ class DFPlanner(EpisodicAgent):
     def with_config(self, config: PlannerConfig) -> DFPlanner:
         """The same model and bounds with other planner settings (a fresh episode state)."""
         same_cost = config.cost_model == self.config.cost_model
+        same_inverse = config.inverse_model == self.config.inverse_model
         planner = DFPlanner(self.model, config, self.action_low, self.action_high,
-                            self.cost_to_go if same_cost else None, self.checkpoint, self.token_cond)
+                            self.cost_to_go if same_cost else None, self.checkpoint, self.token_cond,
+                            self.inverse if same_inverse else None)
         planner.meta = getattr(self, "meta", {})
         return planner
 
@@ -342,26 +353,47 @@ class DFPlanner(EpisodicAgent):
         if goals is None:
             raise ValueError("goal guidance needs obs['desired_goal'] (a dict observation) — or set guidance='none'")
         learned = cfg.guidance == "learned"
-        return goal_cost(self.layout, goals, cfg.velocity_weight, cfg.velocity_radius,
+        cost = goal_cost(self.layout, goals, cfg.velocity_weight, cfg.velocity_radius,
                          self.cost_to_go.distance if learned else None,
                          self.cost_to_go.off_support if learned else None, cfg.support_weight, cfg.support_margin)
+        if not cfg.reward_weight:
+            return cost
+        predicted_return = reward_cost(self.layout)
+        return lambda tokens: cost(tokens) + cfg.reward_weight * predicted_return(tokens)
+
+    def _side_file(self, named: str, suffix: str, needed_by: str, train: str) -> Path:
+        """A model file kept beside the checkpoint: ``named`` (a path; a relative one not found from the
+        working directory is looked up beside the checkpoint, then by file name among the shipped ones),
+        else ``<checkpoint><suffix>``."""
+        if named:
+            path = Path(named)
+            if not path.is_absolute() and not path.is_file() and self.checkpoint is not None:
+                path = self.checkpoint.parent / path  # a shipped variant names its file beside it
+            if not path.is_file() and (checkpoint_dir() / path.name).is_file():
+                path = checkpoint_dir() / path.name  # ... or names a shipped file (dfplan/checkpoints)
+        elif self.checkpoint is not None:
+            path = self.checkpoint.with_suffix(suffix)
+        else:
+            raise ValueError(f"{needed_by} needs a model file: pass it, name it in the config, "
+                             f"or load a checkpoint that has <name>{suffix} beside it")
+        if not path.is_file():
+            raise FileNotFoundError(f"{needed_by} needs the model file {path} (train it: {train})")
+        return path
+
+    def _load_inverse(self) -> InverseDynamics:
+        """The inverse-dynamics head named by ``config.inverse_model``, else ``<checkpoint>.inverse.pt``."""
+        path = self._side_file(self.config.inverse_model, ".inverse.pt", "action_mode='inverse'",
+                               "python -m dfplan train-inverse --data ... --out ...")
+        model = load_inverse_dynamics(path, self.device)
+        if (model.obs_dim, model.action_dim) != (self.layout.obs_dim, self.layout.action_dim):
+            raise ValueError(f"inverse-dynamics model {path} is for observations {model.obs_dim} / actions "
+                             f"{model.action_dim}, the planner's are {self.layout.obs_dim} / {self.layout.action_dim}")
+        return model
 
     def _load_cost_to_go(self) -> CostToGo:
         """The cost-to-go named by ``config.cost_model``, else ``<checkpoint>.cost.pt`` beside the checkpoint."""
-        if self.config.cost_model:
-            path = Path(self.config.cost_model)
-            if not path.is_absolute() and not path.is_file() and self.checkpoint is not None:
-                path = self.checkpoint.parent / path  # a shipped variant names its cost-to-go beside it
-            if not path.is_file() and (checkpoint_dir() / path.name).is_file():
-                path = checkpoint_dir() / path.name  # ... or names a shipped cost file (dfplan/checkpoints)
-        elif self.checkpoint is not None:
-            path = self.checkpoint.with_suffix(".cost.pt")
-        else:
-            raise ValueError("guidance='learned' needs a cost-to-go: pass cost_to_go=, set cost_model, "
-                             "or load a checkpoint that has <name>.cost.pt beside it")
-        if not path.is_file():
-            raise FileNotFoundError(f"guidance='learned' needs the cost-to-go model {path} "
-                                    "(train it: python -m dfplan train-cost --data ... --out ...)")
+        path = self._side_file(self.config.cost_model, ".cost.pt", "guidance='learned'",
+                               "python -m dfplan train-cost --data ... --out ...")
         model = load_cost_to_go(path, self.device)
         if model.obs_dim != self.layout.obs_dim:
             raise ValueError(f"cost-to-go {path} is for observations of size {model.obs_dim}, the planner's are {self.layout.obs_dim}")
@@ -452,6 +484,10 @@ class DFPlanner(EpisodicAgent):
         dims = self.layout.action_dim
         if self.config.action_mode == "diffused":
             action = env.plan_actions[j]
+        elif self.config.action_mode == "inverse":
+            ahead = min(env.plan_index + self.config.inverse_lead - 1, len(env.plan_obs) - 1)
+            lead = max(1, ahead - env.plan_index + 1)
+            action = self.inverse.act(state[None], env.plan_obs[ahead][None], lead)[0]
         elif self.config.action_mode == "pursuit":
             target, env.plan_progress = pursuit_target(env.plan_obs[:, :dims], state[:dims], self.config.lookahead,
                                                        env.plan_progress)

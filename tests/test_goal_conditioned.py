@@ -81,3 +81,39 @@ def test_a_model_with_per_token_conditioning_but_no_goal_is_refused(goal_checkpo
     model = DFPlanner.load(goal_checkpoint, device="cpu").model
     with pytest.raises(ValueError, match="per-token conditioning"):
         DFPlanner(model, PlannerConfig())
+
+
+def test_goal_rewards_are_relabelled_to_arrival_at_the_hindsight_goal():
+    layout = dataclasses.replace(LAYOUT, use_reward=True)
+    goals = HindsightGoals(counting_episodes(), layout, horizon=4, reach=1.0, reward_radius=1.5)
+    window = goals.sample(128, torch.Generator().manual_seed(0))
+    x = layout.observations(window.tokens)[..., 0]  # (B, 8) next positions
+    goal = window.token_cond[:, 0, :1]
+    expected = ((x - goal).abs() < 1.5).float()  # y is 0 throughout: distance is |x − g|
+    assert torch.equal(layout.rewards(window.tokens), expected)
+    assert (expected.sum(-1) > 0).all()  # reach 1: every goal lies inside its window, so every window arrives
+    assert 0 < goals.trajectories.rewards.mean() < 1  # the normalizer sees relabelled rewards, not the stream's zeros
+    with pytest.raises(ValueError, match="reward channel"):
+        HindsightGoals(counting_episodes(), LAYOUT, horizon=4, reward_radius=0.5)
+
+
+def test_goal_reward_flag_trains_a_reward_channel_and_needs_goal_conditioning(umaze_data, tiny_maze_checkpoint, tmp_path, capsys):
+    umaze_data.save(tmp_path / "umaze.npz")
+    tiny = ["--device", "cpu", "--model.horizon", "6", "--model.denoiser.width", "32", "--model.denoiser.depth", "1",
+            "--model.denoiser.heads", "2", "--train.steps", "10", "--train.batch_size", "8", "--train.warmup_steps", "2",
+            "--train.checkpoint_every", "10"]
+    assert cli.main(["train", "--data", str(tmp_path / "umaze.npz"), "--goal-reward", "0.5", "--out", str(tmp_path / "a"),
+                     *tiny]) != 0
+    assert "add --goal-conditioned" in capsys.readouterr().err
+    assert cli.main(["train", "--data", str(tmp_path / "umaze.npz"), "--goal-conditioned", "--goal-reward", "0.5",
+                     "--out", str(tmp_path / "run"), *tiny]) == 0
+    env = envs.make("maze2d-umaze-v1")
+    planner = DFPlanner.load(tmp_path / "run" / "checkpoint.pt", device="cpu", env=env,
+                             config=PlannerConfig(horizon=4, guidance="goal", reward_weight=1.0,
+                                                  sampler=SamplerConfig(num_steps=3, schedule="full_sequence")))
+    assert planner.layout.use_reward and planner.meta["reward"] == {"kind": "hindsight-goal", "radius": 0.5}
+    obs, _ = env.reset(seed=0)
+    plan = planner.plan(obs)
+    assert plan.rewards.shape == plan.observations.shape[:2] and np.isfinite(plan.cost).all()
+    with pytest.raises(ValueError, match="reward channel"):  # a model without one cannot be reward-guided
+        DFPlanner.load(tiny_maze_checkpoint, device="cpu", reward_weight=1.0)

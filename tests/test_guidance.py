@@ -72,3 +72,22 @@ def test_bad_sampler_inputs_get_clear_errors(trained_walk_model):
         SamplerConfig(schedule="zigzag")
     with pytest.raises(ValueError, match="cost must return"):
         sample(model, torch.zeros(4, 1), 8, SamplerConfig(num_steps=2, guidance_scale=1.0), cost=lambda x: x.sum())
+
+
+def test_reward_guidance_raises_the_predicted_and_the_true_return(trained_walk_model):
+    from dfplan.costs import reward_cost
+
+    model = trained_walk_model  # rewards r_t = −o_{t+1}²: the return is highest for a walk kept near 0
+    cond = torch.full((128, 1), 1.5)
+    config = SamplerConfig(num_steps=10, schedule="full_sequence")
+    unguided = sample(model, cond, 8, config, generator=torch.Generator().manual_seed(0))
+    guided = sample(model, cond, 8, SamplerConfig(num_steps=10, schedule="full_sequence", guidance_scale=2.0),
+                    cost=reward_cost(model.layout), generator=torch.Generator().manual_seed(0))
+
+    def returns(x0):
+        predicted = model.layout.rewards(x0).sum(-1).mean().item()
+        true = -model.layout.observations(x0)[..., 0].pow(2).sum(-1).mean().item()
+        return predicted, true
+
+    (predicted_u, true_u), (predicted_g, true_g) = returns(unguided), returns(guided)
+    assert predicted_g > predicted_u + 0.5 and true_g > true_u + 0.5
