@@ -41,6 +41,7 @@ from dfplan.inverse_dynamics import InverseDynamics, load_inverse_dynamics
 from dfplan.model import DiffusionForcing
 from dfplan.policy import EpisodicAgent, LatencyRecorder, Observation, as_batch
 from dfplan.sampler import SamplerConfig, sample
+from dfplan.search import SearchConfig, search
 from dfplan.shipped import checkpoint_dir, maze_name, resolve_checkpoint, shipped_names
 
 __all__ = ["ACTION_MODES", "GUIDANCE_COSTS", "DFPlanner", "Plan", "PlannerConfig", "checkpoint_dir", "maze_name",
@@ -78,6 +79,7 @@ class PlannerConfig:
     goal_hold: float = 0.0  # within this distance of obs['desired_goal'], PD onto the goal at rest instead of the plan (0 = off; the oracle's hold switched on by the known goal: a labelled variant, not DF)
     history_tokens: int = 0  # executed tokens fed back as clean context (0 = condition on the current obs only)
     candidates: int = 1  # plans sampled per replan; the lowest-cost one is executed
+    search: SearchConfig = field(default_factory=SearchConfig)  # beam search over partially denoised plans, branching on guidance scale and noise (search.width 0 = off)
     warm_start: int = 0  # rolling replanning: 0 = off; s > 0 = keep the previous plan's unexecuted tokens, re-noised to DDIM step s, new tail from noise, s rows per replan
     seed: int = 0  # seeds the sampling noise (reset(seed) reseeds)
 
@@ -98,6 +100,9 @@ class PlannerConfig:
             raise ValueError("velocity_radius and lookahead must be > 0")
         if not (self.support_weight >= 0 and self.support_margin >= 0):
             raise ValueError("support_weight and support_margin must be >= 0")
+        if self.search.width and (self.candidates > 1 or self.warm_start or self.guidance == "none"):
+            raise ValueError("search replaces candidates and needs a guidance cost and no warm_start: "
+                             "set candidates=1, warm_start=0 and a guidance other than 'none'")
         if not self.goal_hold >= 0:
             raise ValueError("goal_hold must be >= 0 (0 = off)")
 
@@ -416,6 +421,10 @@ class DFPlanner(EpisodicAgent):
             token_cond = goals[:, None, :].expand(-1, horizon, -1)
             if context is not None:
                 context_token_cond = goals[:, None, :].expand(-1, context.shape[1], -1)
+        if cfg.search.width:
+            found = search(self.model, cond, horizon, cfg.sampler, cfg.search, cost, token_cond=token_cond,
+                           context=context, context_token_cond=context_token_cond, generator=self.generator)
+            return self._as_plan(states, goals, found.tokens, found.cost)
         tokens = sample(self.model, rep(cond), horizon, cfg.sampler, cost=cost, context=rep(context),
                         token_cond=rep(token_cond), context_token_cond=rep(context_token_cond),
                         matrix=matrix, init=rep(init), generator=self.generator)  # (B·n, H, D)
@@ -425,6 +434,10 @@ class DFPlanner(EpisodicAgent):
                 scores = cost(tokens) if cost is not None else torch.zeros(len(tokens), device=tokens.device)
             best = scores.view(-1, n).argmin(-1) + torch.arange(len(states), device=tokens.device) * n
             tokens, scores = tokens[best], scores[best]
+        return self._as_plan(states, goals, tokens, scores)
+
+    def _as_plan(self, states: torch.Tensor, goals: torch.Tensor | None, tokens: torch.Tensor,
+                 scores: torch.Tensor | None) -> Plan:
         layout = self.layout
         rewards = layout.rewards(tokens)
         return Plan(start=states.cpu().numpy(), observations=layout.observations(tokens).cpu().numpy(),

@@ -140,9 +140,7 @@ def sample(
         start = levels[0].expand(batch, horizon)
         warm = (start < schedule.levels)[..., None]
         x = torch.where(warm, schedule.q_sample(model.normalizer.normalize(init), start, x), x)
-    n = config.mcg_samples if guided else 1
-    cache_n = cache.map(lambda t: _repeat(t, n)) if cache is not None else None
-    c_n, tc_n = _repeat(c, n), _repeat(token_cond, n)
+    rows = RowInputs.build(c, token_cond, cache, config.mcg_samples if guided else 1)
     if known is not None or known_mask is not None:
         known = _check_known(model, known, known_mask, (batch, horizon, dim))
         x = _impose_known(model, x, known, known_mask, levels[0].expand(batch, horizon), generator)
@@ -152,19 +150,57 @@ def sample(
         k_to = levels[m + 1].expand(batch, horizon)
         if torch.equal(k_from, k_to):
             continue
-        if not guided:
-            with torch.no_grad():
-                out = model.denoiser(x, k_from, c, token_cond, cache)
-            x = schedule.step(x, out, k_from, k_to, config.eta, generator)
-        else:
-            out, grad = _guided_prediction(model, x, k_from, c_n, tc_n, cache_n, cost, n, generator)
-            eps = schedule.to_epsilon(x, k_from, out)
-            sigma = (1 - schedule.alpha_bar.to(device)[k_from]).sqrt().to(x.dtype)[..., None]
-            eps = eps + config.guidance_scale * sigma * grad
-            x = schedule.step(x, out, k_from, k_to, config.eta, generator, eps=eps)
+        x = denoise_row(model, x, k_from, k_to, rows, cost if guided else None, config.guidance_scale, config.eta,
+                        generator)
         if known is not None:
             x = _impose_known(model, x, known, known_mask, k_to, generator)
     return model.normalizer.unnormalize(x)
+
+
+@dataclass(frozen=True)
+class RowInputs:
+    """What every row of one sampling run conditions on: the normalized observation ``c (B, O)``,
+    the per-token conditioning and the context cache, and their copies for ``mcg`` futures."""
+
+    c: Tensor
+    token_cond: Tensor | None
+    cache: Cache | None
+    mcg: int = 1
+    c_n: Tensor | None = None
+    token_cond_n: Tensor | None = None
+    cache_n: Cache | None = None
+
+    @classmethod
+    def build(cls, c: Tensor, token_cond: Tensor | None, cache: Cache | None, mcg: int = 1) -> RowInputs:
+        return cls(c, token_cond, cache, mcg, _repeat(c, mcg), _repeat(token_cond, mcg),
+                   cache.map(lambda t: _repeat(t, mcg)) if cache is not None else None)
+
+    def repeat(self, n: int) -> RowInputs:
+        """The same inputs for ``n`` plans per batch row (row ``b`` becomes rows ``b·n .. b·n + n − 1``)."""
+        def rep(t):
+            return None if t is None else t.repeat_interleave(n, dim=0)
+        return RowInputs.build(rep(self.c), rep(self.token_cond),
+                               self.cache.map(rep) if self.cache is not None else None, self.mcg)
+
+
+def denoise_row(model: DiffusionForcing, x: Tensor, k_from: Tensor, k_to: Tensor, rows: RowInputs,
+                cost: Cost | None, guidance_scale: float | Tensor, eta: float,
+                generator: torch.Generator | None) -> Tensor:
+    """One row of the scheduling matrix: every token of normalized ``x (B, T, D)`` from its level
+    ``k_from (B, T)`` to ``k_to``, guided by ``cost`` (None: unguided) at ``guidance_scale`` — a
+    float, or one scale per batch row ``(B,)`` (the search's branches)."""
+    schedule = model.schedule
+    if cost is None:
+        with torch.no_grad():
+            out = model.denoiser(x, k_from, rows.c, rows.token_cond, rows.cache)
+        return schedule.step(x, out, k_from, k_to, eta, generator)
+    out, grad = _guided_prediction(model, x, k_from, rows.c_n, rows.token_cond_n, rows.cache_n, cost, rows.mcg,
+                                   generator)
+    eps = schedule.to_epsilon(x, k_from, out)
+    sigma = (1 - schedule.alpha_bar.to(x.device)[k_from]).sqrt().to(x.dtype)[..., None]
+    scale = torch.as_tensor(guidance_scale, dtype=x.dtype, device=x.device)
+    scale = scale.reshape(-1, 1, 1) if scale.dim() else scale
+    return schedule.step(x, out, k_from, k_to, eta, generator, eps=eps + scale * sigma * grad)
 
 
 def _check_known(model: DiffusionForcing, known: Tensor | None, known_mask: Tensor | None,
