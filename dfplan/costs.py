@@ -47,9 +47,7 @@ def goal_cost(layout: TokenLayout, goal: Tensor, velocity_weight: float = 0.0, v
         straight = ((obs[..., :dims] - goal[:, None, :]).pow(2).sum(-1) + 1e-8).sqrt()  # (B, N)
         total = (straight if distance is None else distance(obs, goal[:, None, :])).sum(-1)
         if velocity_weight:
-            speed2 = obs[..., dims : 2 * dims].pow(2).sum(-1)
-            near = (-straight.detach() / velocity_radius).exp()
-            total = total + velocity_weight * (near * speed2).sum(-1)
+            total = total + velocity_weight * _speed_near(obs, straight, dims, velocity_radius)
         if support_weight and off_support is not None:
             total = total + support_weight * (off_support(obs) - support_margin).clamp_min(0).pow(2).sum(-1)
         return total
@@ -57,12 +55,32 @@ def goal_cost(layout: TokenLayout, goal: Tensor, velocity_weight: float = 0.0, v
     return cost
 
 
-def reward_cost(layout: TokenLayout):
-    """Negative predicted return ``−Σ_t r_t``: the general alternative to a goal."""
+def _speed_near(obs: Tensor, straight: Tensor, dims: int, radius: float) -> Tensor:
+    """``Σ_t sg[exp(−‖p_t − g‖ / r)] · ‖v_t‖²``: speed near the goal (the weight carries no gradient)."""
+    speed2 = obs[..., dims : 2 * dims].pow(2).sum(-1)
+    return ((-straight.detach() / radius).exp() * speed2).sum(-1)
+
+
+def reward_cost(layout: TokenLayout, goal: Tensor | None = None, velocity_weight: float = 0.0,
+                velocity_radius: float = 0.5):
+    """Negative predicted return ``−Σ_t r_t``: the general alternative to a goal.
+
+    With a ``goal (B, G)`` and ``velocity_weight > 0`` it adds :func:`goal_cost`'s speed penalty
+    near the goal — the part that makes a plan stop there, which a model trained on data that
+    never stops cannot learn from its rewards — and nothing of the distance to it.
+    """
     if not layout.use_reward:
         raise ValueError("reward guidance needs a model trained with the reward channel (use_reward=True)")
+    dims = None if goal is None else goal.shape[-1]
+    if velocity_weight and (dims is None or 2 * dims > layout.obs_dim):
+        raise ValueError("the speed penalty of reward guidance needs a goal and observations of [position, velocity, ...]")
 
     def cost(tokens: Tensor) -> Tensor:
-        return -layout.rewards(tokens).sum(-1)
+        total = -layout.rewards(tokens).sum(-1)
+        if velocity_weight:
+            obs = layout.observations(tokens)
+            straight = ((obs[..., :dims] - goal[:, None, :]).pow(2).sum(-1) + 1e-8).sqrt()
+            total = total + velocity_weight * _speed_near(obs, straight, dims, velocity_radius)
+        return total
 
     return cost

@@ -63,7 +63,7 @@ class PlannerConfig:
     episode_steps: int = 0  # episode length in env steps, needed by to_episode_end (taken from the env when known)
     replan_every: int = 10  # env steps executed from each plan before replanning (paper: 10)
     sampler: SamplerConfig = field(default_factory=lambda: SamplerConfig(num_steps=10))  # scheduling matrix, DDIM steps, guidance scale, MCG samples
-    guidance: str = "goal"  # goal (straight-line distance to obs['desired_goal']) | learned (a cost-to-go learned from the data) | reward (predicted return) | none
+    guidance: str = "goal"  # goal (straight-line distance to obs['desired_goal']) | learned (a cost-to-go learned from the data) | reward (the model's predicted return, plus the speed penalty near a given goal) | none
     cost_model: str = ""  # learned guidance: the cost-to-go file ('' = <checkpoint>.cost.pt; a relative path not found from the working directory is looked up beside the checkpoint, then by file name among the shipped ones)
     reward_weight: float = 0.0  # goal / learned guidance: also reward the model's predicted return, cost − w · Σ_t r̂_t (needs a reward channel, e.g. a --goal-reward model)
     velocity_weight: float = 0.05  # goal guidance: weight of the speed penalty near the goal (0 = off)
@@ -353,8 +353,9 @@ class DFPlanner(EpisodicAgent):
         cfg = self.config
         if cfg.guidance == "none":
             return None
-        if cfg.guidance == "reward":
-            return reward_cost(self.layout)
+        if cfg.guidance == "reward":  # with a goal, its speed penalty too (velocity_weight): stop there
+            weight = cfg.velocity_weight if goals is not None and 2 * goals.shape[-1] <= self.layout.obs_dim else 0.0
+            return reward_cost(self.layout, goals, weight, cfg.velocity_radius)
         if goals is None:
             raise ValueError("goal guidance needs obs['desired_goal'] (a dict observation) — or set guidance='none'")
         learned = cfg.guidance == "learned"

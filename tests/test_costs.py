@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -39,3 +41,16 @@ def test_costs_reject_what_they_cannot_use():
     rewarded = TokenLayout(obs_dim=1, action_dim=1, use_reward=True)
     x = rewarded.to_tokens(torch.zeros(1, 3, 1), torch.tensor([[1.0, 2.0, 3.0]]), torch.zeros(1, 3, 1))
     assert reward_cost(rewarded)(x).item() == pytest.approx(-6.0)
+
+
+def test_reward_cost_adds_only_the_speed_penalty_near_a_given_goal():
+    rewarded = TokenLayout(obs_dim=4, action_dim=2, use_reward=True)
+    positions = torch.tensor([[[0.0, 0.0], [5.0, 0.0]]])  # one step at the goal, one far from it
+    velocity = torch.ones(1, 2, 2)
+    x = rewarded.to_tokens(torch.zeros(1, 2, 2), torch.tensor([[1.0, 0.0]]), torch.cat([positions, velocity], -1))
+    goal = torch.zeros(1, 2)
+    plain, slowed = reward_cost(rewarded)(x), reward_cost(rewarded, goal, velocity_weight=1.0)(x)
+    assert plain.item() == pytest.approx(-1.0)
+    assert slowed.item() == pytest.approx(-1.0 + 2.0 * (1 + math.exp(-10.0)), rel=1e-3)  # |v|² = 2, weighted by nearness
+    with pytest.raises(ValueError, match="speed penalty"):
+        reward_cost(rewarded, None, velocity_weight=1.0)
