@@ -56,6 +56,10 @@ DF_VARIANTS: dict[str, Variant] = {
     "inverse": Variant("native actions: the learned inverse-dynamics head (`dfplan/inverse_dynamics.py`, fit on the "
                        "same data) maps the actual observation and the planned one 20 steps ahead to the action "
                        "(`action_mode=inverse`) instead of PD tracking: no gains, no tracker", {"action_mode": "inverse"}),
+    "inverse+search": Variant("native actions (`inverse`) on plans found by search over partially denoised plans "
+                              "(`dfplan/search.py`: 2 plans kept, 4 children each at DDIM rows 0 and 5 with guidance "
+                              "scales 0–1, the learned cost ranking them)",
+                              {"action_mode": "inverse", "search": {"width": 2, "branches": 4, "branch_points": 2}}),
     "eta0": Variant("deterministic DDIM (eta 0) instead of eta 1", {"sampler": {"eta": 0.0}}),
     "warm-start3": Variant("rolling replanning with 3 rows per replan (the unexecuted plan re-noised to DDIM step 3): "
                            "the latency lever", {"warm_start": 3}),
