@@ -20,7 +20,7 @@ Distance = Callable[[Tensor, Tensor], Tensor]
 
 def goal_cost(layout: TokenLayout, goal: Tensor, velocity_weight: float = 0.0, velocity_radius: float = 0.5,
               distance: Distance | None = None, off_support: Callable[[Tensor], Tensor] | None = None,
-              support_weight: float = 0.0, support_margin: float = 0.2):
+              support_weight: float = 0.0, support_margin: float = 0.2, reach: float = 0.0):
     """Goal distance summed over every planned step, so any step may be the arrival.
 
     ``cost = Σ_t d(o_t, g) + w · Σ_t sg[exp(−‖p_t − g‖ / r)] · ‖v_t‖²``; ``d`` is the
@@ -34,7 +34,10 @@ def goal_cost(layout: TokenLayout, goal: Tensor, velocity_weight: float = 0.0, v
     (B, N, O)) -> (B, N)`` (the learned roadmap's distance to the data,
     :meth:`dfplan.cost_to_go.CostToGo.off_support`) adds ``support_weight · Σ_t relu(off_t −
     support_margin)²``: a plan through a wall, where the data never goes, then costs more than one
-    round it, in guidance and in ranking candidates.
+    round it, in guidance and in ranking candidates. ``reach > 0`` bounds the distance term:
+    ``reach · (1 − exp(−d / reach))`` pulls like ``d`` within ``reach`` of the goal and fades
+    beyond it, so far from the goal a goal-conditioned model chooses the route itself instead
+    of being pulled straight at a wall.
     """
     dims = goal.shape[-1]
     if dims > layout.obs_dim:
@@ -45,7 +48,10 @@ def goal_cost(layout: TokenLayout, goal: Tensor, velocity_weight: float = 0.0, v
     def cost(tokens: Tensor) -> Tensor:
         obs = layout.observations(tokens)  # (B, N, O)
         straight = ((obs[..., :dims] - goal[:, None, :]).pow(2).sum(-1) + 1e-8).sqrt()  # (B, N)
-        total = (straight if distance is None else distance(obs, goal[:, None, :])).sum(-1)
+        d = straight if distance is None else distance(obs, goal[:, None, :])
+        if reach:
+            d = reach * (1 - (-d / reach).exp())
+        total = d.sum(-1)
         if velocity_weight:
             total = total + velocity_weight * _speed_near(obs, straight, dims, velocity_radius)
         if support_weight and off_support is not None:

@@ -66,6 +66,7 @@ class PlannerConfig:
     guidance: str = "goal"  # goal (straight-line distance to obs['desired_goal']) | learned (a cost-to-go learned from the data) | reward (the model's predicted return, plus the speed penalty near a given goal) | none
     cost_model: str = ""  # learned guidance: the cost-to-go file ('' = <checkpoint>.cost.pt; a relative path not found from the working directory is looked up beside the checkpoint, then by file name among the shipped ones)
     reward_weight: float = 0.0  # goal / learned guidance: also reward the model's predicted return, cost − w · Σ_t r̂_t (needs a reward channel, e.g. a --goal-reward model)
+    goal_reach: float = 0.0  # goal / learned guidance: 0 = the distance itself; > 0 = reach · (1 − exp(−d / reach)), a pull that fades beyond `reach` of the goal (a goal-conditioned model routes there)
     velocity_weight: float = 0.05  # goal guidance: weight of the speed penalty near the goal (0 = off)
     velocity_radius: float = 0.5  # goal guidance: length scale of "near the goal" for that penalty
     support_weight: float = 0.0  # learned guidance: weight of the penalty on planned positions off the data's roadmap (through walls); 0 = off
@@ -90,8 +91,8 @@ class PlannerConfig:
             raise ValueError(f"unknown guidance {self.guidance!r}; valid: {', '.join(GUIDANCE_COSTS)}")
         if self.horizon < 1 or self.replan_every < 1 or self.candidates < 1 or self.inverse_lead < 1:
             raise ValueError("horizon, replan_every, candidates and inverse_lead must be >= 1")
-        if not self.reward_weight >= 0:
-            raise ValueError("reward_weight must be >= 0")
+        if not (self.reward_weight >= 0 and self.goal_reach >= 0):
+            raise ValueError("reward_weight and goal_reach must be >= 0")
         if self.history_tokens < 0 or self.max_horizon < 0 or self.episode_steps < 0:
             raise ValueError("history_tokens, max_horizon and episode_steps must be >= 0")
         if not 0 <= self.warm_start <= self.sampler.num_steps:
@@ -361,7 +362,8 @@ class DFPlanner(EpisodicAgent):
         learned = cfg.guidance == "learned"
         cost = goal_cost(self.layout, goals, cfg.velocity_weight, cfg.velocity_radius,
                          self.cost_to_go.distance if learned else None,
-                         self.cost_to_go.off_support if learned else None, cfg.support_weight, cfg.support_margin)
+                         self.cost_to_go.off_support if learned else None, cfg.support_weight, cfg.support_margin,
+                         cfg.goal_reach)
         if not cfg.reward_weight:
             return cost
         predicted_return = reward_cost(self.layout)

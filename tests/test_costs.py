@@ -54,3 +54,17 @@ def test_reward_cost_adds_only_the_speed_penalty_near_a_given_goal():
     assert slowed.item() == pytest.approx(-1.0 + 2.0 * (1 + math.exp(-10.0)), rel=1e-3)  # |v|² = 2, weighted by nearness
     with pytest.raises(ValueError, match="speed penalty"):
         reward_cost(rewarded, None, velocity_weight=1.0)
+
+
+def test_goal_reach_bounds_the_pull_far_from_the_goal():
+    layout = TokenLayout(obs_dim=4, action_dim=2, use_reward=False)
+    far = torch.tensor([[[10.0, 0.0, 0.0, 0.0]]])
+    near = torch.tensor([[[0.2, 0.0, 0.0, 0.0]]])
+    x_far = layout.to_tokens(torch.zeros(1, 1, 2), None, far).requires_grad_(True)
+    x_near = layout.to_tokens(torch.zeros(1, 1, 2), None, near)
+    goal = torch.zeros(1, 2)
+    bounded = goal_cost(layout, goal, reach=1.0)
+    assert bounded(x_near).item() == pytest.approx(1 - math.exp(-0.2), rel=1e-4)  # ≈ the distance near the goal
+    assert bounded(x_far).item() < 1.0  # at most `reach`, however far
+    (grad,) = torch.autograd.grad(bounded(x_far).sum(), x_far)
+    assert grad.abs().max() < 1e-3  # and it no longer pulls from far away
