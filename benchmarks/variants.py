@@ -18,6 +18,8 @@ from typing import Any
 EPISODE_END: dict[str, Any] = {"to_episode_end": True, "max_horizon": 30}
 STRAIGHT_LINE: dict[str, Any] = {**EPISODE_END, "guidance": "goal", "sampler": {"guidance_scale": 0.3}}
 PAPER_SAMPLER: dict[str, Any] = {**EPISODE_END, "sampler": {"schedule": "pyramid", "num_steps": 50}}
+SELF_GUIDED: dict[str, Any] = {"guidance": "goal", "goal_reach": 0.7, "velocity_weight": 1.0, "action_mode": "inverse",
+                               "sampler": {"guidance_scale": 0.5}}
 VARIANT_CHECKPOINTS = "results/checkpoints/df-variants"
 """Where the retrained ablation models live (repository-relative; not in the wheel)."""
 
@@ -113,6 +115,18 @@ DF_VARIANTS: dict[str, Variant] = {
     "goal-conditioned+learned+horizon20": Variant("the goal-conditioned denoiser with the shipped planner (learned "
                                                   "cost, 20-token horizon)", {"to_episode_end": False, "max_horizon": 30},
                                                   f"{VARIANT_CHECKPOINTS}/{{maze}}-gc.pt"),
+    "self-guided": Variant("DF on its own: the goal-conditioned denoiser with a reward channel (retrained with "
+                           "hindsight goals and their sparse reward, `--goal-conditioned --goal-reward 0.5`, same "
+                           "budget), guided by a bounded straight-line pull that fades beyond 0.7 of the goal "
+                           "(`goal_reach=0.7`) plus the speed penalty near it, acting through the inverse-dynamics "
+                           "head: no learned cost-to-go, no goal hold, no PD tracker", SELF_GUIDED,
+                           f"{VARIANT_CHECKPOINTS}/{{maze}}-gcr.pt"),
+    "self-guided+reward": Variant("`self-guided` whose guidance and ranking also reward the model's own predicted "
+                                  "return (`reward_weight=3`)", _change(SELF_GUIDED, {"reward_weight": 3.0}),
+                                  f"{VARIANT_CHECKPOINTS}/{{maze}}-gcr.pt"),
+    "reward-guided": Variant("the same model guided by its predicted return alone (`guidance=reward`, no goal "
+                             "distance, no speed penalty), inverse-dynamics actions",
+                             {"guidance": "reward", "velocity_weight": 0.0}, f"{VARIANT_CHECKPOINTS}/{{maze}}-gcr.pt"),
     "trained-longer": Variant("the shipped model trained on: 24k more steps at batch 128 from its weights (4× the "
                               "windows seen in all, 99 more minutes of CPU), the shipped planner settings",
                               {}, f"{VARIANT_CHECKPOINTS}/{{maze}}-ft.pt"),
