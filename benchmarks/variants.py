@@ -137,6 +137,14 @@ DF_VARIANTS: dict[str, Variant] = {
 }
 """DF variants: no retraining unless ``checkpoint`` names a retrained model."""
 
+# The lever rows were measured on the PD-tracking planner; the shipped U-Maze and Medium planners act
+# through their inverse-dynamics heads since, so a variant of a shipped model that names no action
+# mode keeps PD tracking (and reproduces the planner its row recorded).
+DF_VARIANTS = {name: variant if variant.checkpoint or "action_mode" in variant.overrides
+               else Variant(variant.legend, _change({"action_mode": "pd"}, variant.overrides), variant.checkpoint,
+                            variant.max_episode_steps)
+               for name, variant in DF_VARIANTS.items()}
+
 ROADMAP_VARIANTS: dict[str, Variant] = {
     "lookahead0.3": Variant("(roadmap) aiming 0.3 ahead instead of 0.5: the no-diffusion follower as first measured",
                             {"lookahead": 0.3}),
