@@ -369,7 +369,7 @@ class DFPlanner(EpisodicAgent):
         predicted_return = reward_cost(self.layout)
         return lambda tokens: cost(tokens) + cfg.reward_weight * predicted_return(tokens)
 
-    def _side_file(self, named: str, suffix: str, needed_by: str, train: str) -> Path:
+    def _side_file(self, named: str, suffix: str, needed_by: str, what: str, train: str) -> Path:
         """A model file kept beside the checkpoint: ``named`` (a path; a relative one not found from the
         working directory is looked up beside the checkpoint, then by file name among the shipped ones),
         else ``<checkpoint><suffix>``."""
@@ -382,7 +382,7 @@ class DFPlanner(EpisodicAgent):
         elif self.checkpoint is not None:
             path = self.checkpoint.with_suffix(suffix)
         else:
-            raise ValueError(f"{needed_by} needs a model file: pass it, name it in the config, "
+            raise ValueError(f"{needed_by} needs a {what}: pass it, name its file in the config, "
                              f"or load a checkpoint that has <name>{suffix} beside it")
         if not path.is_file():
             raise FileNotFoundError(f"{needed_by} needs the model file {path} (train it: {train})")
@@ -391,7 +391,7 @@ class DFPlanner(EpisodicAgent):
     def _load_inverse(self) -> InverseDynamics:
         """The inverse-dynamics head named by ``config.inverse_model``, else ``<checkpoint>.inverse.pt``."""
         path = self._side_file(self.config.inverse_model, ".inverse.pt", "action_mode='inverse'",
-                               "python -m dfplan train-inverse --data ... --out ...")
+                               "inverse-dynamics model", "python -m dfplan train-inverse --data ... --out ...")
         model = load_inverse_dynamics(path, self.device)
         if (model.obs_dim, model.action_dim) != (self.layout.obs_dim, self.layout.action_dim):
             raise ValueError(f"inverse-dynamics model {path} is for observations {model.obs_dim} / actions "
@@ -400,7 +400,7 @@ class DFPlanner(EpisodicAgent):
 
     def _load_cost_to_go(self) -> CostToGo:
         """The cost-to-go named by ``config.cost_model``, else ``<checkpoint>.cost.pt`` beside the checkpoint."""
-        path = self._side_file(self.config.cost_model, ".cost.pt", "guidance='learned'",
+        path = self._side_file(self.config.cost_model, ".cost.pt", "guidance='learned'", "cost-to-go",
                                "python -m dfplan train-cost --data ... --out ...")
         model = load_cost_to_go(path, self.device)
         if model.obs_dim != self.layout.obs_dim:
