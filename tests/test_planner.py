@@ -275,7 +275,7 @@ def test_checkpoint_problems_get_clear_errors(tiny_maze_checkpoint, tmp_path):
     other = gymnasium.make("Pendulum-v1")  # 3-D observations, 1-D actions
     with pytest.raises(ValueError, match="observations of size 4 and actions of size 2"):
         planner.check_env(other)
-    with pytest.raises(ValueError, match="valid: diffused, pd"):
+    with pytest.raises(ValueError, match="valid: diffused, inverse, pd"):
         DFPlanner.load(tiny_maze_checkpoint, device="cpu", action_mode="teleport")
 
 
