@@ -62,6 +62,15 @@ DF_VARIANTS: dict[str, Variant] = {
                               "(`dfplan/search.py`: 2 plans kept, 4 children each at DDIM rows 0 and 5 with guidance "
                               "scales 0–1, the learned cost ranking them)",
                               {"action_mode": "inverse", "search": {"width": 2, "branches": 4, "branch_points": 2}}),
+    "inverse+pyramid": Variant("native actions (`inverse`) with the paper's long-horizon setting: plans over the "
+                               "remaining episode (at most 30 tokens) on the pyramid scheduling matrix",
+                               _change(EPISODE_END, {"action_mode": "inverse", "sampler": {"schedule": "pyramid"}})),
+    "inverse+pyramid-mcg4": Variant("`inverse+pyramid` with Monte Carlo Guidance over 4 sampled futures",
+                                    _change(EPISODE_END, {"action_mode": "inverse",
+                                                          "sampler": {"schedule": "pyramid", "mcg_samples": 4}})),
+    "inverse+episode-end": Variant("native actions (`inverse`) planning over the remaining episode (at most 30 "
+                                   "tokens) with the full-sequence matrix: the reference for the two pyramid rows",
+                                   _change(EPISODE_END, {"action_mode": "inverse"})),
     "eta0": Variant("deterministic DDIM (eta 0) instead of eta 1", {"sampler": {"eta": 0.0}}),
     "warm-start3": Variant("rolling replanning with 3 rows per replan (the unexecuted plan re-noised to DDIM step 3): "
                            "the latency lever", {"warm_start": 3}),
