@@ -5,8 +5,10 @@ executed history as clean context tokens — the causal model's posterior update
 plan of tokens ``[a_t, o_{t+1}]`` over a horizon with a scheduling matrix (pyramid by
 default: near future certain, far future uncertain) and cost guidance towards the goal
 (Monte Carlo Guidance over ``mcg_samples`` futures), executes the first ``replan_every``
-steps and replans. Actions come from the diffused action channels (``diffused``, DF's
-native mode) or from PD tracking of the planned states (``pd``).
+steps and replans (optionally choosing among plans by a search over partially denoised
+ones, :mod:`dfplan.search`). Actions come from the diffused action channels (``diffused``),
+from the model's inverse-dynamics head aimed at the plan (``inverse``,
+:mod:`dfplan.inverse_dynamics`), or from PD tracking of the planned states (``pd``).
 
     agent = DFPlanner.load("maze2d-large-v1")
     obs, info = env.reset(seed=0); agent.reset(seed=0)
