@@ -106,7 +106,7 @@ def search(model: DiffusionForcing, cond: Tensor, horizon: int, sampler: Sampler
         return costs[population]
 
     x = torch.randn((batch, horizon, dim), generator=generator, device=device)
-    population, scales = 1, torch.full((batch,), sampler.guidance_scale, device=device)
+    population = 1  # row 0 is always a branch point, which sets every plan's guidance scale
     child_scales = torch.tensor(config.child_scales(sampler.guidance_scale), device=device)
     evaluated = 1
     for m in range(rows_total):
@@ -121,9 +121,9 @@ def search(model: DiffusionForcing, cond: Tensor, horizon: int, sampler: Sampler
             x = denoise_row(model, x, k_from, k_to, inputs_for(population), cost_for(population), scales, sampler.eta,
                             generator)
         if m + 1 in marks and population > config.width:  # prune before the next branch point
+            rows_in = inputs_for(population)
             with torch.no_grad():
-                out = model.denoiser(x, k_to, inputs_for(population).c, inputs_for(population).token_cond,
-                                     inputs_for(population).cache)
+                out = model.denoiser(x, k_to, rows_in.c, rows_in.token_cond, rows_in.cache)
                 x0 = model.normalizer.unnormalize(model.schedule.to_x0(x, k_to, out))
                 scores = cost_for(population)(x0).view(batch, population)
             keep = scores.topk(config.width, dim=-1, largest=False).indices  # (B, width)
