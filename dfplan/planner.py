@@ -70,12 +70,14 @@ class PlannerConfig:
     reward_weight: float = 0.0  # goal / learned guidance: also reward the model's predicted return, cost − w · Σ_t r̂_t (needs a reward channel, e.g. a --goal-reward model)
     goal_reach: float = 0.0  # goal / learned guidance: 0 = the distance itself; > 0 = reach · (1 − exp(−d / reach)), a pull that fades beyond `reach` of the goal (a goal-conditioned model routes there)
     velocity_weight: float = 0.05  # goal guidance: weight of the speed penalty near the goal (0 = off)
-    velocity_radius: float = 0.5  # goal guidance: length scale of "near the goal" for that penalty
+    velocity_radius: float = 0.5  # goal guidance: length scale of "near the goal" for that penalty and for guidance_near
+    guidance_near: float = 1.0  # goal / learned guidance: gain on the guidance of an env whose agent is at its goal, 1 + (g − 1)·exp(−d / velocity_radius) at distance d (1 = off): a model that never saw stopping needs a firmer pull to stay
     support_weight: float = 0.0  # learned guidance: weight of the penalty on planned positions off the data's roadmap (through walls); 0 = off
     support_margin: float = 0.2  # learned guidance: distance to the nearest roadmap node that costs nothing
     action_mode: str = "pd"  # pd (track planned [position, velocity]: obs[:A], obs[A:2A]) | feedforward (the planned action plus that PD correction) | pursuit (follow the planned path: PD onto the planned position `lookahead` ahead) | diffused (execute the planned actions) | inverse (the learned inverse-dynamics head from the actual observation to the planned one inverse_lead steps ahead: the model's actions, closed loop, no gains)
     inverse_model: str = ""  # inverse: the inverse-dynamics file ('' = <checkpoint>.inverse.pt; looked up like cost_model)
     inverse_lead: int = 20  # inverse: aim at the planned observation this many steps ahead of the current step
+    inverse_tempo: float = 1.0  # inverse: ask the head to reach that observation in lead / tempo steps (> 1 = the plan's route, faster than the plan's pace)
     lookahead: float = 0.5  # pursuit: how far ahead along the planned path to aim (units of position)
     kp: float = 10.0  # pd: position gain
     kd: float = 1.0  # pd: velocity gain
@@ -93,6 +95,10 @@ class PlannerConfig:
             raise ValueError(f"unknown guidance {self.guidance!r}; valid: {', '.join(GUIDANCE_COSTS)}")
         if self.horizon < 1 or self.replan_every < 1 or self.candidates < 1 or self.inverse_lead < 1:
             raise ValueError("horizon, replan_every, candidates and inverse_lead must be >= 1")
+        if not self.guidance_near > 0:
+            raise ValueError("guidance_near must be > 0 (1 = off)")
+        if not self.inverse_tempo > 0:
+            raise ValueError("inverse_tempo must be > 0")
         if not (self.reward_weight >= 0 and self.goal_reach >= 0):
             raise ValueError("reward_weight and goal_reach must be >= 0")
         if self.history_tokens < 0 or self.max_horizon < 0 or self.episode_steps < 0:
@@ -418,6 +424,8 @@ class DFPlanner(EpisodicAgent):
         cond = states if cond is None else cond
         rep = (lambda t: None if t is None else t.repeat_interleave(n, dim=0)) if n > 1 else (lambda t: t)
         cost = self._cost(rep(goals))
+        if cost is not None and goals is not None and cfg.guidance_near != 1 and cfg.guidance in ("goal", "learned"):
+            cost = _near_gain(cost, rep(self._near_factor(states, goals)))
         matrix = None
         if init is not None:
             matrix = scheduling.warm_start(horizon, cfg.sampler.num_steps, kept, cfg.warm_start)
@@ -440,6 +448,12 @@ class DFPlanner(EpisodicAgent):
             best = scores.view(-1, n).argmin(-1) + torch.arange(len(states), device=tokens.device) * n
             tokens, scores = tokens[best], scores[best]
         return self._as_plan(states, goals, tokens, scores)
+
+    def _near_factor(self, states: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
+        """``guidance_near``'s per-env gain ``(B,)`` from the agents' distance to their goals."""
+        cfg, dims = self.config, goals.shape[-1]
+        near = torch.exp(-(states[:, :dims] - goals).norm(dim=-1) / cfg.velocity_radius)
+        return 1 + (cfg.guidance_near - 1) * near
 
     def _as_plan(self, states: torch.Tensor, goals: torch.Tensor | None, tokens: torch.Tensor,
                  scores: torch.Tensor | None) -> Plan:
@@ -504,7 +518,7 @@ class DFPlanner(EpisodicAgent):
             action = env.plan_actions[j]
         elif self.config.action_mode == "inverse":
             ahead = min(env.plan_index + self.config.inverse_lead - 1, len(env.plan_obs) - 1)
-            lead = max(1, ahead - env.plan_index + 1)
+            lead = max(1, round((ahead - env.plan_index + 1) / self.config.inverse_tempo))
             action = self.inverse.act(state[None], env.plan_obs[ahead][None], lead)[0]
         elif self.config.action_mode == "pursuit":
             target, env.plan_progress = pursuit_target(env.plan_obs[:, :dims], state[:dims], self.config.lookahead,
@@ -531,3 +545,9 @@ class DFPlanner(EpisodicAgent):
         hold = self.config.kp * (goals - position) - self.config.kd * velocity
         held = np.clip(hold, self.action_low, self.action_high).astype(np.float32)
         return np.where(near[:, None], held, actions)
+
+
+def _near_gain(cost, factor: torch.Tensor):
+    """``cost`` scaled per batch row by ``factor (B,)``: the guidance of each row scales with it
+    (ranking a row's candidates is unchanged)."""
+    return lambda tokens: cost(tokens) * factor

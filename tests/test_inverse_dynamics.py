@@ -115,6 +115,14 @@ def test_the_planner_acts_through_the_head_beside_its_checkpoint(tiny_maze_check
     actions, _ = planner.predict({k: v[None] for k, v in obs.items()}, episode_start=np.array([True]))
     assert actions.shape == (1, 2) and np.isfinite(actions).all()
     assert planner.with_config(config).inverse is planner.inverse  # kept across with_config
+    faster = planner.with_config(dataclasses.replace(config, inverse_tempo=1.5))
+    faster.reset(seed=0)
+    action = faster.act(obs)
+    assert np.allclose(faster.current_plan()[0], plan)  # the same plan ...
+    expected = np.clip(head.act(obs["observation"][None], plan[2][None], 2)[0], -1, 1)
+    assert np.allclose(action, expected, atol=1e-5)  # ... asked of the head in 3 / 1.5 = 2 steps
+    with pytest.raises(ValueError, match="inverse_tempo"):
+        PlannerConfig(action_mode="inverse", inverse_tempo=0.0)
     with pytest.raises(ValueError, match="inverse_lead"):
         PlannerConfig(action_mode="inverse", inverse_lead=0)
     wide = InverseDynamics(SMALL, obs_dim=6, action_dim=2)

@@ -191,6 +191,24 @@ def test_guidance_pulls_plans_towards_the_goal(tiny_maze_checkpoint):
     assert distance[5.0] < distance[0.0]
 
 
+def test_guidance_near_scales_the_guidance_of_an_agent_at_its_goal_and_fades_far_from_it(tiny_maze_checkpoint):
+    obs, _ = envs.make("maze2d-umaze-v1").reset(seed=0)
+
+    def plan(goal_offset, scale, near):
+        config = dataclasses.replace(FAST, guidance_near=near, velocity_radius=0.02,
+                                     sampler=dataclasses.replace(FAST.sampler, guidance_scale=scale))
+        planner = DFPlanner.load(tiny_maze_checkpoint, device="cpu", config=config)
+        planner.reset(seed=3)
+        return planner.plan({**obs, "desired_goal": obs["observation"][:2] + goal_offset}).observations
+
+    at_goal, far = np.zeros(2), np.array([2.0, 0.0])  # far: exp(-2 / 0.02) = 0, a gain of 1
+    assert np.allclose(plan(at_goal, 1.0, 3.0), plan(at_goal, 3.0, 1.0), atol=1e-5)  # at the goal: × 3
+    assert not np.allclose(plan(at_goal, 1.0, 3.0), plan(at_goal, 1.0, 1.0), atol=1e-3)
+    assert np.allclose(plan(far, 1.0, 3.0), plan(far, 1.0, 1.0), atol=1e-5)
+    with pytest.raises(ValueError, match="guidance_near"):
+        PlannerConfig(guidance_near=0.0)
+
+
 def test_learned_guidance_uses_the_cost_to_go_beside_the_checkpoint(tiny_maze_checkpoint, umaze_data, tmp_path):
     import shutil
 
