@@ -71,6 +71,13 @@ DF_VARIANTS: dict[str, Variant] = {
     "inverse+episode-end": Variant("native actions (`inverse`) planning over the remaining episode (at most 30 "
                                    "tokens) with the full-sequence matrix: the reference for the two pyramid rows",
                                    _change(EPISODE_END, {"action_mode": "inverse"})),
+    "inverse+tempo2": Variant("native actions (`inverse`) asked to reach the planned observation 20 steps ahead in 10 "
+                              "(`inverse_tempo=2`): the plan's route at twice the plan's pace",
+                              {"action_mode": "inverse", "inverse_tempo": 2.0}),
+    "inverse+near3": Variant("native actions (`inverse`) with a 3× firmer guidance for an agent at its goal, fading "
+                             "over 0.5 (`guidance_near=3`): the model never saw stopping (0.4 % of the data's steps "
+                             "are slower than 0.3), so its plans orbit a goal that no wall stops them at",
+                             {"action_mode": "inverse", "guidance_near": 3.0}),
     "eta0": Variant("deterministic DDIM (eta 0) instead of eta 1", {"sampler": {"eta": 0.0}}),
     "warm-start3": Variant("rolling replanning with 3 rows per replan (the unexecuted plan re-noised to DDIM step 3): "
                            "the latency lever", {"warm_start": 3}),

@@ -103,6 +103,7 @@ def sample(
     known_mask: Tensor | None = None,
     init: Tensor | None = None,
     generator: torch.Generator | None = None,
+    on_row: Callable[[int, Tensor, Tensor], None] | None = None,
 ) -> Tensor:
     """Sample ``horizon`` tokens after the conditioning (and optional context).
 
@@ -114,7 +115,10 @@ def sample(
     ``known_mask (B, horizon)`` is true (replacement conditioning). ``init (B, horizon, D)``:
     raw tokens a warm-start ``matrix`` (:func:`dfplan.scheduling.warm_start`) starts from —
     each token is noised to its level in the matrix's first row (tokens at ``S`` start
-    from pure noise). Returns raw tokens ``(B, horizon, D)``.
+    from pure noise). ``on_row(m, x0, k_to)`` (when given) sees every row ``m`` of the matrix: the
+    raw clean-token prediction ``x0 (B, horizon, D)`` that row stepped with and the levels
+    ``k_to (B, horizon)`` it left the tokens at — how far the plan still moves, row by row.
+    Returns raw tokens ``(B, horizon, D)``.
     """
     config = config or SamplerConfig()
     if cond.dim() != 2 or cond.shape[1] != model.layout.obs_dim:
@@ -151,7 +155,8 @@ def sample(
         if torch.equal(k_from, k_to):
             continue
         x = denoise_row(model, x, k_from, k_to, rows, cost if guided else None, config.guidance_scale, config.eta,
-                        generator)
+                        generator, on_x0=None if on_row is None else
+                        (lambda x0, m=m, k=k_to: on_row(m, model.normalizer.unnormalize(x0), k)))
         if known is not None:
             x = _impose_known(model, x, known, known_mask, k_to, generator)
     return model.normalizer.unnormalize(x)
@@ -185,17 +190,22 @@ class RowInputs:
 
 def denoise_row(model: DiffusionForcing, x: Tensor, k_from: Tensor, k_to: Tensor, rows: RowInputs,
                 cost: Cost | None, guidance_scale: float | Tensor, eta: float,
-                generator: torch.Generator | None) -> Tensor:
+                generator: torch.Generator | None, on_x0: Callable[[Tensor], None] | None = None) -> Tensor:
     """One row of the scheduling matrix: every token of normalized ``x (B, T, D)`` from its level
     ``k_from (B, T)`` to ``k_to``, guided by ``cost`` (None: unguided) at ``guidance_scale`` — a
-    float, or one scale per batch row ``(B,)`` (the search's branches)."""
+    float, or one scale per batch row ``(B,)`` (the search's branches). ``on_x0`` (when given)
+    receives the row's normalized clean-token prediction."""
     schedule = model.schedule
     if cost is None:
         with torch.no_grad():
             out = model.denoiser(x, k_from, rows.c, rows.token_cond, rows.cache)
+        if on_x0 is not None:
+            on_x0(schedule.to_x0(x, k_from, out))
         return schedule.step(x, out, k_from, k_to, eta, generator)
     out, grad = _guided_prediction(model, x, k_from, rows.c_n, rows.token_cond_n, rows.cache_n, cost, rows.mcg,
                                    generator)
+    if on_x0 is not None:
+        on_x0(schedule.to_x0(x, k_from, out).detach())
     eps = schedule.to_epsilon(x, k_from, out)
     sigma = (1 - schedule.alpha_bar.to(x.device)[k_from]).sqrt().to(x.dtype)[..., None]
     scale = torch.as_tensor(guidance_scale, dtype=x.dtype, device=x.device)
