@@ -26,6 +26,7 @@ import os
 import time
 import warnings
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -299,11 +300,15 @@ class DFPlanner(EpisodicAgent):
         self.timer.act(1000 * (time.perf_counter() - began) / len(states), replanned=bool(due))
         return actions if batch.batched else actions[0]
 
-    def plan(self, obs: Observation) -> Plan:
-        """Sample a plan from ``obs`` (single or batch) without acting; the episode state is untouched."""
+    def plan(self, obs: Observation, on_row: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None) -> Plan:
+        """Sample a plan from ``obs`` (single or batch) without acting; the episode state is untouched.
+        ``on_row`` sees every row of the scheduling matrix (:func:`dfplan.sampler.sample`; with
+        ``candidates`` > 1 the batch holds every candidate; not with search)."""
         batch = self._as_batch(obs)
         goals = None if batch.goals is None else self._tensor(batch.goals)
-        return self._sample(self._tensor(batch.states), goals, self._horizon(0), context=None)
+        if on_row is not None and self.config.search.width:
+            raise ValueError("on_row follows one sampling run; search runs many: set search.width=0")
+        return self._sample(self._tensor(batch.states), goals, self._horizon(0), context=None, on_row=on_row)
 
     def current_plan(self) -> list[np.ndarray]:
         """The plan each env is executing: planned observations ``(N, O)`` per env (raw units)."""
@@ -417,7 +422,7 @@ class DFPlanner(EpisodicAgent):
 
     def _sample(self, states: torch.Tensor, goals: torch.Tensor | None, horizon: int,
                 context: torch.Tensor | None, cond: torch.Tensor | None = None,
-                init: torch.Tensor | None = None, kept: int = 0) -> Plan:
+                init: torch.Tensor | None = None, kept: int = 0, on_row=None) -> Plan:
         """Sample (the best of ``candidates``) plans; ``init`` with ``kept > 0``: warm-start
         from the first ``kept`` tokens of ``init (B, horizon, D)``."""
         cfg, n = self.config, self.config.candidates
@@ -440,7 +445,7 @@ class DFPlanner(EpisodicAgent):
             return self._as_plan(states, goals, found.tokens, found.cost)
         tokens = sample(self.model, rep(cond), horizon, cfg.sampler, cost=cost, context=rep(context),
                         token_cond=rep(token_cond), context_token_cond=rep(context_token_cond),
-                        matrix=matrix, init=rep(init), generator=self.generator)  # (B·n, H, D)
+                        matrix=matrix, init=rep(init), generator=self.generator, on_row=on_row)  # (B·n, H, D)
         scores = None
         if n > 1 or cost is not None:
             with torch.no_grad():

@@ -200,17 +200,22 @@ def denoise_row(model: DiffusionForcing, x: Tensor, k_from: Tensor, k_to: Tensor
         with torch.no_grad():
             out = model.denoiser(x, k_from, rows.c, rows.token_cond, rows.cache)
         if on_x0 is not None:
-            on_x0(schedule.to_x0(x, k_from, out))
+            on_x0(_row_x0(schedule, x, k_from, out))
         return schedule.step(x, out, k_from, k_to, eta, generator)
     out, grad = _guided_prediction(model, x, k_from, rows.c_n, rows.token_cond_n, rows.cache_n, cost, rows.mcg,
                                    generator)
     if on_x0 is not None:
-        on_x0(schedule.to_x0(x, k_from, out).detach())
+        on_x0(_row_x0(schedule, x, k_from, out.detach()))
     eps = schedule.to_epsilon(x, k_from, out)
     sigma = (1 - schedule.alpha_bar.to(x.device)[k_from]).sqrt().to(x.dtype)[..., None]
     scale = torch.as_tensor(guidance_scale, dtype=x.dtype, device=x.device)
     scale = scale.reshape(-1, 1, 1) if scale.dim() else scale
     return schedule.step(x, out, k_from, k_to, eta, generator, eps=eps + scale * sigma * grad)
+
+
+def _row_x0(schedule, x: Tensor, k: Tensor, out: Tensor) -> Tensor:
+    """A row's clean-token estimate: the network's for noisy tokens, the token itself where already clean."""
+    return torch.where((k == 0)[..., None], x, schedule.to_x0(x, k, out))
 
 
 def _check_known(model: DiffusionForcing, known: Tensor | None, known_mask: Tensor | None,

@@ -91,3 +91,22 @@ def test_reward_guidance_raises_the_predicted_and_the_true_return(trained_walk_m
 
     (predicted_u, true_u), (predicted_g, true_g) = returns(unguided), returns(guided)
     assert predicted_g > predicted_u + 0.5 and true_g > true_u + 0.5
+
+
+@pytest.mark.parametrize("guided", [False, True])
+def test_on_row_sees_every_row_and_a_clean_token_stays_as_it_ends(trained_walk_model, guided):
+    model = trained_walk_model
+    seen = []
+    config = SamplerConfig(num_steps=5, schedule="pyramid", guidance_scale=1.0 if guided else 0.0)
+    cond = torch.full((4, 1), 1.0)
+    out = sample(model, cond, 6, config, cost=mean_observation(model) if guided else None,
+                 generator=torch.Generator().manual_seed(0), on_row=lambda m, x0, k: seen.append((m, x0, k)))
+    with_hook = sample(model, cond, 6, config, cost=mean_observation(model) if guided else None,
+                       generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out, with_hook)  # watching changes nothing
+    rows = [m for m, _, _ in seen]
+    assert rows == sorted(set(rows)) and len(rows) >= 6  # each row once, in order
+    for (_, _, k_before), (_, x0_after, _) in zip(seen, seen[1:]):
+        clean = k_before[0] == 0  # tokens left clean by a row are reported as themselves from then on ...
+        assert torch.allclose(x0_after[:, clean], out[:, clean], atol=1e-5)  # ... and are what the sample ends with
+    assert (seen[-1][2] == 0).all()

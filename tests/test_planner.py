@@ -330,3 +330,22 @@ def test_load_overrides_a_nested_setting_and_keeps_the_stored_others(tiny_maze_c
         DFPlanner.load(path, device="cpu", sampler={"guidance": 0.7})
     with pytest.raises(ValueError, match=r"guidance_scale is a field of sampler: pass sampler=\{'guidance_scale': \.\.\.\}"):
         DFPlanner.load(path, device="cpu", guidance_scale=0.7)
+
+
+def test_settling_follows_the_executed_steps_row_by_row(tiny_maze_checkpoint):
+    from benchmarks.settling import measure
+
+    starts = [envs.make("maze2d-umaze-v1").reset(seed=s)[0] for s in (1000, 1001)]
+    rows = {}
+    for schedule in ("full_sequence", "pyramid"):
+        config = dataclasses.replace(FAST, replan_every=4, sampler=SamplerConfig(num_steps=4, schedule=schedule))
+        planner = DFPlanner.load(tiny_maze_checkpoint, device="cpu", config=config)
+        rows[schedule] = measure(planner, starts, seed=0, tolerance=1e-6)
+        assert measure(planner, starts, seed=0, tolerance=1e-6) == rows[schedule]  # deterministic for a seed
+        assert len(rows[schedule]["remaining"]) == rows[schedule]["rows"] and rows[schedule]["guidance_shift"] > 0
+    # the pyramid fixes the first tokens before its last row; full-sequence moves every token until the end
+    assert rows["pyramid"]["settled_at"] < 1.0 and rows["pyramid"]["remaining"][-1] == 0.0
+    assert rows["full_sequence"]["settled_at"] == 1.0
+    with pytest.raises(ValueError, match="unguided"):
+        measure(DFPlanner.load(tiny_maze_checkpoint, device="cpu", config=dataclasses.replace(FAST, guidance="none")),
+                starts, seed=0, tolerance=0.05)
