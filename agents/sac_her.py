@@ -8,7 +8,8 @@ policy serves both ``maze2d-<maze>-v1`` and ``multi2d-<maze>-v1``.
 
 During training an episode *terminates* when the agent is within 0.5 of the goal
 (:class:`TerminateOnSuccess`); the value of reaching is then 1 and the policy learns to
-arrive fast. Evaluation uses the unchanged env (never terminates, reward every step at the
+arrive fast. HER's relabelled transitions end where *their* goal is reached
+(:mod:`agents.her_buffer`; SB3's buffer would keep the original goal's done flags). Evaluation uses the unchanged env (never terminates, reward every step at the
 goal).
 
 Files in a run folder ``out_dir``:
@@ -74,7 +75,7 @@ class SACHERConfig:
     goal_selection_strategy: str = "future"  # HER: where relabelled goals come from: future, final or episode
     net_width: int = 256  # hidden units per layer of actor and critics (SB3 default 256)
     net_depth: int = 2  # hidden layers of actor and critics (SB3 default 2)
-    terminate_on_success: bool = True  # training episodes end when the agent is within 0.5 of the goal
+    terminate_on_success: bool = True  # training episodes end when the agent is within 0.5 of the goal; HER's relabelled transitions then end where their relabelled goal is reached (agents/her_buffer.py)
     checkpoint_every: int = 10_000  # env steps between resumable checkpoints (model + replay buffer)
 
     def __post_init__(self) -> None:
@@ -165,6 +166,8 @@ def build_model(config: SACHERConfig, env_id: str, seed: int, device: str = "aut
     """
     from stable_baselines3 import SAC, HerReplayBuffer
 
+    from agents.her_buffer import SuccessTerminalHerReplayBuffer
+
     episode_steps = get_env_spec(env_id).maze.episode_steps
     if config.learning_starts < episode_steps:
         raise ValueError(f"learning_starts {config.learning_starts} < the {episode_steps}-step episodes of {env_id}: "
@@ -180,7 +183,7 @@ def build_model(config: SACHERConfig, env_id: str, seed: int, device: str = "aut
         gamma=config.gamma,
         train_freq=config.train_freq,
         gradient_steps=config.gradient_steps,
-        replay_buffer_class=HerReplayBuffer,
+        replay_buffer_class=SuccessTerminalHerReplayBuffer if config.terminate_on_success else HerReplayBuffer,
         replay_buffer_kwargs={"n_sampled_goal": config.n_sampled_goal,
                               "goal_selection_strategy": config.goal_selection_strategy},
         policy_kwargs={"net_arch": [config.net_width] * config.net_depth},

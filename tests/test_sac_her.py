@@ -108,6 +108,21 @@ def test_model_uses_her_future_goals_and_relabelled_rewards_match_the_env():
     assert expected.mean() > 0  # HER relabelled some transitions as successes
 
 
+@pytest.mark.parametrize("terminate", [True, False])
+def test_relabelled_transitions_end_where_their_own_goal_is_reached(terminate):
+    import dataclasses
+
+    config = dataclasses.replace(TINY, terminate_on_success=terminate)
+    model = build_model(config, "multi2d-umaze-v1", seed=0, device="cpu", buffer_size=400)
+    model.learn(350)
+    batch = model.replay_buffer.sample(512)
+    success = batch.rewards.flatten() > 0
+    assert success.any() and (~success).any()
+    # real and relabelled alike: done exactly where the (relabelled) goal is reached when episodes
+    # end on success, and never (time limits are not terminal) when they do not
+    assert torch.equal(batch.dones.flatten().bool(), success if terminate else torch.zeros_like(success))
+
+
 def test_learning_starts_shorter_than_an_episode_is_rejected():
     with pytest.raises(ValueError, match="HER cannot sample"):
         build_model(TINY, "multi2d-medium-v1", seed=0, device="cpu")
