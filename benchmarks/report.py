@@ -325,6 +325,24 @@ def motion_table(path: Path) -> str:
     return "\n".join(lines)
 
 
+def settling_table(path: Path) -> str:
+    """When the executed steps of a plan settle (``python -m benchmarks.settling``); '' without a settling file."""
+    from dfplan.files import read_json_rows
+
+    rows = read_json_rows(path, ("env", "agent"), "settling file")
+    if not rows:
+        return ""
+    lines = ["| env | agent | matrix | rows | executed steps fixed after | guidance moved them | learned steps-to-go "
+             "gained over them, guided / unguided |", "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        matrix = row["schedule"] + (f" + MCG {row['mcg_samples']}" if row["mcg_samples"] > 1 else "")
+        lines.append(f"| {SHORT.get(row['env'], row['env'])} | {row['agent']} | {matrix} | {row['rows']} | "
+                     f"{100 * row['settled_at']:.0f} % of the rows | {row['guidance_shift']:.2f} | "
+                     f"{_fmt(row.get('progress'), 1)} / {_fmt(row.get('progress_unguided'), 1)} "
+                     f"(in {row['executed_steps']} steps) |")
+    return "\n".join(lines)
+
+
 def headline_table(rows: list[ResultRow], published: dict) -> str:
     """README's headline: D4RL-normalized score, then raw return, of every agent's default row."""
     main = [r for r in rows if r.variant == "default"]
@@ -397,6 +415,14 @@ def build_report(results_path: Path, out_dir: Path) -> str:
                   "1 unit/s; after it, the share of steps at the goal. The `data` rows describe the dataset's "
                   "collector stream (every step), the distribution the DF model learned its speeds from.", "",
                   motion, ""]
+    settling = settling_table(out_dir / "settling.json")
+    if settling:
+        parts += ["## When the executed steps settle (`python -m benchmarks.settling`)", "",
+                  "Per scheduling matrix, from the reset observations of selection seeds: the share of the matrix's "
+                  "rows after which the positions of the steps executed before the next replan stop moving (within "
+                  "0.05), how far guidance moved them from the same plan unguided (same noise; units of position), "
+                  "and how many learned steps-to-go they gain (at the data's median speed an env step gains one).",
+                  "", settling, ""]
     parts += ["## Training budget per maze (one model per maze serves its maze2d and multi2d env)", "",
               budget_table(rows), ""]
     curves = results_path.parent / "compute_curves.json"

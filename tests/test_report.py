@@ -104,3 +104,15 @@ def test_report_draws_the_compute_curves_when_the_file_is_beside_the_results(tmp
     markdown = (tmp_path / "README.md").read_text()
     assert "## Score against training compute" in markdown and "| maze2d-medium-v1 | diffuser | 5 min | 3000 | 5.0 |" in markdown
     assert (tmp_path / "compute_curves.png").stat().st_size > 1000
+
+
+def test_report_shows_when_the_executed_steps_settle_when_the_file_is_beside_the_results(tmp_path):
+    shutil.copy(RESULTS, tmp_path / "results.json")
+    row = {"env": "maze2d-large-v1", "agent": "df/inverse+pyramid", "rows": 39, "settled_at": 0.256,
+           "remaining": [0.5, 0.0], "guidance_shift": 1.175, "progress": 34.87, "progress_unguided": -0.35,
+           "schedule": "pyramid", "mcg_samples": 4, "executed_steps": 10}
+    (tmp_path / "settling.json").write_text(json.dumps([row]))
+    report.main(["--results", str(tmp_path / "results.json"), "--readme", "-"])
+    markdown = (tmp_path / "README.md").read_text()
+    assert "## When the executed steps settle" in markdown
+    assert "| large | df/inverse+pyramid | pyramid + MCG 4 | 39 | 26 % of the rows | 1.18 | 34.9 / -0.3 (in 10 steps) |" in markdown
