@@ -156,6 +156,9 @@ def test_trained_model_is_self_describing(offline_rl, models, algorithm):
     assert meta["budget"] == "20 gradient steps × batch 32" and meta["train_wall_s"] > 0
     assert meta["train_config"]["algorithm"] == algorithm and meta["steps_done"] == 20
     assert meta["d3rlpy_config"]["batch_size"] == 32 and len(meta["history"]) == 2
+    assert meta["d3rlpy_config"]["gamma"] == 0.995  # a horizon for 300-800-step episodes
+    if algorithm == "cql":  # the Lagrange multiplier is fixed
+        assert meta["d3rlpy_config"]["alpha_learning_rate"] == 0.0
     assert offline_rl.OfflineRLAgent.load(path.parent).meta == meta  # a run folder loads too
 
 
@@ -170,6 +173,8 @@ def test_presets_budgets_and_config_validation(offline_rl, stream, models, tmp_p
         offline_rl.get_preset("slow")
     with pytest.raises(ValueError, match="algorithm"):
         offline_rl.OfflineTrainConfig(iql_steps=1, cql_steps=1, algorithm="bc")
+    with pytest.raises(ValueError, match="gamma"):
+        offline_rl.OfflineTrainConfig(iql_steps=1, cql_steps=1, gamma=1.5)
     with pytest.raises(ValueError, match="contradicts"):
         offline_rl.train(ENV, "quick", 0, tmp_path, "cpu", _config(offline_rl, "iql"), "cql", data=stream)
     with pytest.raises(ValueError, match="different run"):  # a finished IQL folder is not a CQL run
