@@ -153,12 +153,13 @@ DF_VARIANTS: dict[str, Variant] = {
 }
 """DF variants: no retraining unless ``checkpoint`` names a retrained model."""
 
-# The lever rows were measured on the PD-tracking planner; the shipped U-Maze and Medium planners act
-# through their inverse-dynamics heads since, so a variant of a shipped model that names no action
-# mode keeps PD tracking (and reproduces the planner its row recorded).
-DF_VARIANTS = {name: variant if variant.checkpoint or "action_mode" in variant.overrides
-               else Variant(variant.legend, _change({"action_mode": "pd"}, variant.overrides), variant.checkpoint,
-                            variant.max_episode_steps)
+# The lever rows were measured on the PD-tracking planner with no extra pull at the goal; the shipped
+# U-Maze and Medium planners act through their inverse-dynamics heads since, and the Medium one pulls
+# 3× firmer at its goal, so a variant of a shipped model keeps PD tracking unless it names an action
+# mode, and guidance_near 1 unless it names one (and reproduces the planner its row recorded).
+DF_VARIANTS = {name: variant if variant.checkpoint
+               else Variant(variant.legend, _change({"action_mode": "pd", "guidance_near": 1.0}, variant.overrides),
+                            variant.checkpoint, variant.max_episode_steps)
                for name, variant in DF_VARIANTS.items()}
 
 ROADMAP_VARIANTS: dict[str, Variant] = {
