@@ -2,7 +2,7 @@
 
 SB3's ``HerReplayBuffer`` recomputes the reward of a transition it relabels with a new goal but
 keeps the ``done`` flag stored with it, which followed the episode's *original* goal. When
-training episodes terminate on success (:class:`agents.sac_her.TerminateOnSuccess`), that
+training episodes terminate on success (``agents.sac_her.HerTrainingEnv(terminate_on_success=True)``), that
 bootstraps the relabelled transitions inconsistently: a step that reached the original goal
 stops the bootstrap whatever goal it is now paired with, and a step that reaches the
 relabelled goal is bootstrapped past it. :class:`SuccessTerminalHerReplayBuffer` sets the done

@@ -17,7 +17,7 @@ from agents.sac_her import (
     PRESETS,
     SACHERAgent,
     SACHERConfig,
-    TerminateOnSuccess,
+    HerTrainingEnv,
     build_model,
     finished_model,
     make_training_env,
@@ -145,12 +145,14 @@ def test_vec_env_compute_reward_is_vectorized_and_matches_the_env_reward():
             break
 
 
-def test_training_env_terminates_on_success_and_the_evaluation_env_does_not():
+def test_training_env_terminates_on_success_only_when_asked_and_the_evaluation_env_never():
     goal = MAZES["umaze"].cell_to_xy((1, 1))
     options = {"goal_xy": goal, "start_xy": goal + 0.1}
-    training, evaluation = make_training_env("maze2d-umaze-v1"), envs.make("multi2d-umaze-v1")
-    assert isinstance(training, TerminateOnSuccess) and training.unwrapped.suite_spec.multi_goal
-    for env, ends in ((training, True), (evaluation, False)):
+    assert make_training_env("maze2d-umaze-v1").terminate_on_success is False  # the default: as evaluated
+    assert SACHERConfig(1, 1, 1).terminate_on_success is False
+    training, evaluation = make_training_env("maze2d-umaze-v1", True), envs.make("multi2d-umaze-v1")
+    assert isinstance(training, HerTrainingEnv) and training.unwrapped.suite_spec.multi_goal
+    for env, ends in ((training, True), (make_training_env("maze2d-umaze-v1"), False), (evaluation, False)):
         env.reset(seed=0, options=options)
         _, reward, terminated, truncated, info = env.step(np.zeros(2))
         assert reward == 1.0 and info["success"] and terminated is ends and not truncated
