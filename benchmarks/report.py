@@ -77,7 +77,10 @@ def metric_table(rows: list[ResultRow], metric: str, envs: tuple[str, ...] = ENV
             else:
                 raise ValueError(f"unknown metric {metric!r}")
         episodes = sorted({table[label][e].n_episodes for e in envs if e in table[label]})
-        lines.append(f"| {label} ({'/'.join(map(str, episodes))} ep.) | " + " | ".join(cells) + " |")
+        budgets = sorted({row.extra.get("training", {}).get("budget") for row in table[label].values()} - {None})
+        budget = budgets[0] if len(budgets) == 1 else ("budgets by maze below" if budgets else "")
+        budget = f"{budget}, " if budget else ""
+        lines.append(f"| {label} ({budget}{'/'.join(map(str, episodes))} ep.) | " + " | ".join(cells) + " |")
     if published and metric == "score":
         for method in published["methods"]:
             cells = []
@@ -117,7 +120,10 @@ def lever_table(rows: list[ResultRow], envs: tuple[str, ...] = LEVER_ENVS) -> st
                        _fmt(None if hold is None else 100 * hold, 0, " %"),
                        f"{row.score_mean:.1f} ± {row.score_sem:.1f}", f"{row.return_mean:.0f}", f"{row.act_ms_median:.1f}"])
         episodes = sorted({table[label][e].n_episodes for e in envs if e in table[label]})
-        lines.append(f"| {label} ({'/'.join(map(str, episodes))} ep.) | " + " | ".join(cells) + " |")
+        budgets = sorted({row.extra.get("training", {}).get("budget") for row in table[label].values()} - {None})
+        budget = budgets[0] if len(budgets) == 1 else ("budgets by maze below" if budgets else "")
+        budget = f"{budget}, " if budget else ""
+        lines.append(f"| {label} ({budget}{'/'.join(map(str, episodes))} ep.) | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

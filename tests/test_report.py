@@ -32,6 +32,14 @@ def test_report_tables_agree_with_the_rows(tmp_path):
         if row["variant"] == "default":
             assert f"{row['score_mean']:.1f} ± {row['score_sem']:.1f}" in markdown
     assert (tmp_path / "scores.png").stat().st_size > 1000
+    budgets = {}
+    for row in json.loads(RESULTS.read_text()):  # every trained agent's row states its budget
+        if row["variant"] == "default" and "budget" in row["extra"].get("training", {}):
+            budgets.setdefault(row["agent"], set()).add(row["extra"]["training"]["budget"])
+    assert budgets
+    for agent, budget in budgets.items():
+        label = next(iter(budget)) if len(budget) == 1 else "budgets by maze below"
+        assert f"| {agent} ({label}, 100 ep.) |" in markdown
     lever_variants = {row["variant"] for row in json.loads(RESULTS.read_text())
                       if row["agent"] in ("df", "roadmap") and row["env"] in report.LEVER_ENVS
                       and row["extra"].get("episode_steps") in (None, report.ENV_STEPS[row["env"]])} - {"default"}
