@@ -51,9 +51,19 @@ def _fmt(value: float | None, digits: int = 1, suffix: str = "") -> str:
     return "—" if value is None else f"{value:.{digits}f}{suffix}"
 
 
+def _row_label(label: str, cells: dict[str, ResultRow], budget: bool = False) -> str:
+    """``label (episodes ep.)``; with ``budget``, the training budget first when the rows record one
+    (the same for every env, else a pointer to the budget table)."""
+    episodes = "/".join(map(str, sorted({row.n_episodes for row in cells.values()})))
+    found = sorted({row.extra.get("training", {}).get("budget") for row in cells.values()} - {None})
+    text = found[0] if len(found) == 1 else ("budgets by maze below" if found else "")
+    return f"{label} ({text}, {episodes} ep.)" if budget and text else f"{label} ({episodes} ep.)"
+
+
 def metric_table(rows: list[ResultRow], metric: str, envs: tuple[str, ...] = ENV_IDS,
-                 published: dict | None = None) -> str:
-    """A Markdown table: one line per agent variant, one column per env."""
+                 published: dict | None = None, budgets: bool = True) -> str:
+    """A Markdown table: one line per agent variant, one column per env (``budgets``: each trained
+    agent's training budget in its label)."""
     table = _by_label(rows)
     lines = ["| agent | " + " | ".join(SHORT[e] for e in envs) + " |", "|---|" + "---|" * len(envs)]
     order = _order({label: list(cells.values()) for label, cells in table.items()})
@@ -76,11 +86,8 @@ def metric_table(rows: list[ResultRow], metric: str, envs: tuple[str, ...] = ENV
                 cells.append(f"{row.act_ms_median:.2f}{replan}")
             else:
                 raise ValueError(f"unknown metric {metric!r}")
-        episodes = sorted({table[label][e].n_episodes for e in envs if e in table[label]})
-        budgets = sorted({row.extra.get("training", {}).get("budget") for row in table[label].values()} - {None})
-        budget = budgets[0] if len(budgets) == 1 else ("budgets by maze below" if budgets else "")
-        budget = f"{budget}, " if budget else ""
-        lines.append(f"| {label} ({budget}{'/'.join(map(str, episodes))} ep.) | " + " | ".join(cells) + " |")
+        shown = {env: table[label][env] for env in envs if env in table[label]}
+        lines.append(f"| {_row_label(label, shown, budgets)} | " + " | ".join(cells) + " |")
     if published and metric == "score":
         for method in published["methods"]:
             cells = []
@@ -119,11 +126,8 @@ def lever_table(rows: list[ResultRow], envs: tuple[str, ...] = LEVER_ENVS) -> st
                       [f"{100 * row.success_rate:.0f} %", _fmt(row.first_reach_mean, 0),
                        _fmt(None if hold is None else 100 * hold, 0, " %"),
                        f"{row.score_mean:.1f} ± {row.score_sem:.1f}", f"{row.return_mean:.0f}", f"{row.act_ms_median:.1f}"])
-        episodes = sorted({table[label][e].n_episodes for e in envs if e in table[label]})
-        budgets = sorted({row.extra.get("training", {}).get("budget") for row in table[label].values()} - {None})
-        budget = budgets[0] if len(budgets) == 1 else ("budgets by maze below" if budgets else "")
-        budget = f"{budget}, " if budget else ""
-        lines.append(f"| {label} ({budget}{'/'.join(map(str, episodes))} ep.) | " + " | ".join(cells) + " |")
+        shown = {env: table[label][env] for env in envs if env in table[label]}
+        lines.append(f"| {_row_label(label, shown)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -354,7 +358,7 @@ def headline_table(rows: list[ResultRow], published: dict) -> str:
     main = [r for r in rows if r.variant == "default"]
     return "\n".join([metric_table(main, "score", published={**published, "methods": ["Diffusion Forcing", "Diffuser"]}),
                       "", "Raw return (steps spent within 0.5 of the goal; episodes of 300 / 600 / 800 steps):", "",
-                      metric_table(main, "return")])
+                      metric_table(main, "return", budgets=False)])
 
 
 def build_report(results_path: Path, out_dir: Path) -> str:
