@@ -349,3 +349,28 @@ def test_settling_follows_the_executed_steps_row_by_row(tiny_maze_checkpoint):
     with pytest.raises(ValueError, match="unguided"):
         measure(DFPlanner.load(tiny_maze_checkpoint, device="cpu", config=dataclasses.replace(FAST, guidance="none")),
                 starts, seed=0, tolerance=0.05)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--agents", "df/no-such-variant", "--envs", "maze2d-umaze-v1"], "no-such-variant"),
+    (["--agents", "roadmap", "--envs", "maze2d-umaze-v1", "--starts", "1"], "not a DF agent"),
+    (["--envs", "maze2d-umaze-v1", "--starts", "0"], "--starts"),
+    (["--envs", "maze2d-nowhere-v1"], "nowhere"),
+])
+def test_settling_command_refuses_bad_input_with_a_clear_error(tmp_path, capsys, args, message):
+    from benchmarks import settling
+
+    with pytest.raises(SystemExit) as stop:
+        settling.main([*args, "--out", str(tmp_path / "settling.json")])
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "settling.json").exists()  # nothing written
+
+
+def test_settling_command_keeps_a_corrupt_results_file_and_says_so(tmp_path, capsys):
+    from benchmarks import settling
+
+    out = tmp_path / "settling.json"
+    out.write_text("{not json")
+    with pytest.raises(SystemExit):
+        settling.main(["--envs", "maze2d-umaze-v1", "--out", str(out)])
+    assert "settling file" in capsys.readouterr().err and out.read_text() == "{not json"
