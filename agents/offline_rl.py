@@ -95,6 +95,13 @@ class OfflineTrainConfig:
         if not 0.0 < self.gamma <= 1.0 or self.cql_alpha_learning_rate < 0:
             raise ValueError("OfflineTrainConfig needs 0 < gamma <= 1 and cql_alpha_learning_rate >= 0")
 
+    def capped(self, steps: int) -> OfflineTrainConfig:
+        """The same settings with at most ``steps`` gradient steps (a smoke test of a preset)."""
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        return replace(self, iql_steps=min(self.iql_steps, steps), cql_steps=min(self.cql_steps, steps),
+                       checkpoint_every=min(self.checkpoint_every, steps))
+
     @property
     def gradient_steps(self) -> int:
         """Gradient steps of the configured algorithm."""
@@ -266,7 +273,7 @@ def _goal_dataset(env_id: str, config: OfflineTrainConfig, seed: int, data: Traj
 def train(env_id: str, preset: str, seed: int, out_dir: str | os.PathLike, device: str = "auto",
           config: OfflineTrainConfig | None = None, algorithm: str | None = None, *,
           data: Trajectories | None = None, progress: bool = True,
-          snapshot_minutes: tuple[float, ...] = SNAPSHOT_MINUTES) -> Path:
+          snapshot_minutes: tuple[float, ...] = SNAPSHOT_MINUTES, max_steps: int | None = None) -> Path:
     """Train IQL or CQL on ``env_id``'s maze dataset, relabelled; returns the finished model file.
 
     A finished ``out_dir`` of the same run is returned at once (another run's raises
@@ -288,12 +295,15 @@ def train(env_id: str, preset: str, seed: int, out_dir: str | os.PathLike, devic
         snapshot_minutes: at the first checkpoint past each of these training minutes, the
             model is also kept as ``snapshots/model-<minutes>min.d3`` (with its metadata), for
             the score-against-compute curves.
+        max_steps: cap on the gradient steps (:meth:`OfflineTrainConfig.capped`: a smoke test of a preset).
     """
     spec = get_env_spec(env_id)
     if config is None:
         config = get_preset(preset, algorithm or "iql")
     elif algorithm is not None and algorithm != config.algorithm:
         raise ValueError(f"algorithm={algorithm!r} contradicts config.algorithm={config.algorithm!r}")
+    if max_steps is not None:
+        config = config.capped(max_steps)
     out = Path(out_dir)
     run = {"algorithm": config.algorithm, "env": spec.env_id, "preset": preset, "seed": seed,
            "train_config": to_dict(config)}

@@ -32,7 +32,7 @@ import os
 import shutil
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +93,15 @@ class SACHERConfig:
         if self.goal_selection_strategy not in GOAL_SELECTION_STRATEGIES:
             raise ValueError(f"unknown goal_selection_strategy {self.goal_selection_strategy!r}; "
                              f"valid: {', '.join(GOAL_SELECTION_STRATEGIES)}")
+
+    def capped(self, steps: int) -> SACHERConfig:
+        """The same settings with at most ``steps`` gradient steps per maze after the ``learning_starts``
+        random-action steps (a smoke test of a preset)."""
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        env_steps = self.learning_starts + -(-steps // self.gradient_steps) * self.train_freq
+        return replace(self, umaze_steps=min(self.umaze_steps, env_steps), medium_steps=min(self.medium_steps, env_steps),
+                       large_steps=min(self.large_steps, env_steps), checkpoint_every=min(self.checkpoint_every, env_steps))
 
     def steps_for(self, maze: str) -> int:
         """Env steps of the run on maze ``umaze``, ``medium`` or ``large``."""
@@ -201,7 +210,7 @@ def build_model(config: SACHERConfig, env_id: str, seed: int, device: str = "aut
 
 
 def train(env_id: str, preset: str, seed: int, out_dir: str | os.PathLike, device: str = "auto",
-          config: SACHERConfig | None = None, *, progress: bool = False) -> Path:
+          config: SACHERConfig | None = None, *, progress: bool = False, max_steps: int | None = None) -> Path:
     """Train SAC + HER online for ``env_id``'s maze; returns ``out_dir/model.zip``.
 
     ``env_id`` may be ``maze2d-*`` or ``multi2d-*``: both train on ``multi2d-<maze>-v1``.
@@ -210,12 +219,15 @@ def train(env_id: str, preset: str, seed: int, out_dir: str | os.PathLike, devic
     replay buffer included; the episode in progress at the checkpoint is cut there, and the
     RNGs are reseeded from ``seed`` and the step count, so a resumed run is reproducible but
     not identical to an uninterrupted one). ``progress`` prints one line per checkpoint.
+    ``max_steps`` caps the gradient steps (:meth:`SACHERConfig.capped`: a smoke test of a preset).
 
     Raises:
         ValueError: unknown env or preset, or ``out_dir`` holding another run (env, seed or
             config differ).
     """
     config = config if config is not None else get_preset(preset)
+    if max_steps is not None:
+        config = config.capped(max_steps)
     train_env = training_env_id(env_id)
     total = config.steps_for(get_env_spec(train_env).maze.name)
     out = Path(out_dir)

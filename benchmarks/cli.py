@@ -6,6 +6,7 @@ so a DF flag means the same here as in the library's own command line.
 
     python -m benchmarks train --env maze2d-medium-v1 --preset quick        # DF on the suite's dataset
     python -m benchmarks train --agent diffuser --env maze2d-medium-v1 --preset quick
+    python -m benchmarks train-baselines --preset full --device cuda   # every baseline on every maze (a lent GPU)
     python -m benchmarks eval --checkpoint maze2d-medium-v1 --env maze2d-medium-v1
     python -m benchmarks ship --run runs/maze2d-medium-v1-quick-seed0/checkpoint.pt --env maze2d-medium-v1
     python -m benchmarks plan --checkpoint maze2d-medium-v1 --env maze2d-medium-v1 --start=1,1 --goal 6,6
@@ -16,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import shlex
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +88,42 @@ def _train(args: argparse.Namespace) -> int:
     out = train_run_folder(args, env_id)  # checked before the dataset is generated or loaded
     meta = {"data": env_id, "env": env_id, "command": _command(args)}
     train_model(args, _dataset(env_id), out, meta)
+    return 0
+
+
+def _train_baselines(args: argparse.Namespace) -> int:
+    """Train every named baseline on every named maze, one after another, into the sweep's run folders.
+
+    A finished run is reused and an unfinished one resumed, so the command can be rerun after an
+    interruption; ``python -m benchmarks.run --preset <preset> --runs-dir <runs dir>`` then
+    evaluates the same runs. ``--max-steps`` (a smoke test of a preset on any machine) writes
+    to folders of its own, so a capped run is never taken for the preset's.
+    """
+    from benchmarks.registry import TrainRequest, get_baseline
+
+    names = [name.strip() for name in args.agents.split(",") if name.strip()]
+    mazes = [maze.strip() for maze in args.mazes.split(",") if maze.strip()]
+    baselines = {name: get_baseline(name) for name in names}  # unknown names fail before any training
+    unknown = [maze for maze in mazes if f"maze2d-{maze}-v1" not in ENV_SPECS]
+    if unknown or not mazes or not names:
+        raise ValueError(f"need known mazes (umaze, medium, large) and baselines; got mazes {args.mazes!r}, "
+                         f"agents {args.agents!r}")
+    missing = sorted({module for baseline in baselines.values() for module in baseline.requires
+                      if importlib.util.find_spec(module) is None})
+    if missing:
+        raise ValueError(f"{', '.join(missing)} not installed (docs/baselines.md says how)")
+    finished = []
+    for name, baseline in baselines.items():
+        for maze in mazes:
+            env_id = baseline.training_env(f"maze2d-{maze}-v1")
+            run = TrainRequest(name, env_id, args.preset, args.seed, Path(args.runs_dir), args.device).run_dir
+            if args.max_steps is not None:
+                run = run.with_name(f"{run.name}-max{args.max_steps}steps")
+            began = time.perf_counter()
+            path = baseline.train(env_id, args.preset, args.seed, run, args.device, max_steps=args.max_steps)
+            finished.append(path)
+            print(f"{name} {env_id} ({args.preset}): {path} ({time.perf_counter() - began:.0f} s)", flush=True)
+    print(f"{len(finished)} baseline models trained or found")
     return 0
 
 
@@ -265,6 +304,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--env", required=True, help=envs_help + "; its dataset is generated first if absent")
     add_train_arguments(train)
     train.set_defaults(run=_train)
+
+    tbl = commands.add_parser("train-baselines", help="train every baseline's preset on every maze (e.g. --preset full "
+                                                      "--device cuda on a lent GPU); resumable")
+    tbl.add_argument("--agents", default="diffuser,iql,cql,sac-her", help="comma-separated baselines (default: all)")
+    tbl.add_argument("--mazes", default="umaze,medium,large", help="comma-separated mazes (default: all three)")
+    tbl.add_argument("--preset", default="full", help="training preset of every baseline (default: full)")
+    tbl.add_argument("--seed", type=int, default=0, help="training seed")
+    tbl.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    tbl.add_argument("--runs-dir", default="runs/benchmarks", help="parent of the run folders (the sweep's default)")
+    tbl.add_argument("--max-steps", type=positive_int, help="cap every run at this many gradient steps: a smoke test "
+                                                            "of the preset (written to folders of their own)")
+    tbl.set_defaults(run=_train_baselines)
 
     cst = commands.add_parser("train-cost", help="learn the cost-to-go (the data's roadmap) from an env's dataset")
     cst.add_argument("--env", required=True, help=envs_help)

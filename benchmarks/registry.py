@@ -322,9 +322,11 @@ class Baseline:
     requires: tuple[str, ...] = ()
     """Optional packages it needs beyond ``pip install .`` (importable module names)."""
 
-    def train(self, env_id: str, preset: str, seed: int, out_dir: Path, device: str = "auto") -> Path:
-        return importlib.import_module(self.module).train(env_id, preset, seed, Path(out_dir), device,
-                                                          **self.train_options)
+    def train(self, env_id: str, preset: str, seed: int, out_dir: Path, device: str = "auto",
+              max_steps: int | None = None) -> Path:
+        """Train (or resume, or reuse) the run; ``max_steps`` caps its gradient steps (a smoke test)."""
+        options = dict(self.train_options) if max_steps is None else {**self.train_options, "max_steps": max_steps}
+        return importlib.import_module(self.module).train(env_id, preset, seed, Path(out_dir), device, **options)
 
     def finished_model(self, out_dir: Path) -> Path | None:
         return importlib.import_module(self.module).finished_model(Path(out_dir))

@@ -33,7 +33,7 @@ from __future__ import annotations
 import copy
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,14 @@ class DiffuserTrainConfig:
         if maze not in MAZES:
             raise ValueError(f"unknown maze {maze!r}; valid: {', '.join(MAZES)}")
         return getattr(self, maze)
+
+    def capped(self, steps: int) -> DiffuserTrainConfig:
+        """The same settings with at most ``steps`` gradient steps per maze (a smoke test of a preset)."""
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        mazes = {maze: replace(getattr(self, maze), train_steps=min(getattr(self, maze).train_steps, steps)) for maze in MAZES}
+        return replace(self, **mazes, checkpoint_every=min(self.checkpoint_every, steps),
+                       log_every=min(self.log_every, steps), diagnose_every=min(self.diagnose_every, steps))
 
     def model_config(self, maze: str) -> DiffuserConfig:
         """The model trained for ``maze``."""
@@ -327,7 +335,8 @@ def _check_same_run(found: dict[str, Any], wanted: dict[str, Any], where: Path) 
 
 def train(env_id: str, preset: str, seed: int, out_dir: str | os.PathLike, device: str = "auto",
           config: DiffuserTrainConfig | None = None, *, data: MazeArrays | None = None,
-          progress: bool = True, snapshot_minutes: tuple[float, ...] = SNAPSHOT_MINUTES) -> Path:
+          progress: bool = True, snapshot_minutes: tuple[float, ...] = SNAPSHOT_MINUTES,
+          max_steps: int | None = None) -> Path:
     """Train Diffuser for ``env_id``'s maze (maze2d-* or multi2d-*: the maze's dataset) into ``out_dir``.
 
     Returns the finished model file at once when ``out_dir`` holds one; resumes from
@@ -335,11 +344,14 @@ def train(env_id: str, preset: str, seed: int, out_dir: str | os.PathLike, devic
     preset's settings (``preset`` is still recorded); ``data`` replaces the maze's dataset
     stream (tests). ``progress`` prints a line every ``log_every`` steps. When the run's
     training wall time first passes each of ``snapshot_minutes``, the EMA model is saved as
-    ``out_dir/snapshots/model-<minutes>min.pt`` (score-against-compute curves).
+    ``out_dir/snapshots/model-<minutes>min.pt`` (score-against-compute curves). ``max_steps``
+    caps the gradient steps (:meth:`DiffuserTrainConfig.capped`: a smoke test of a preset).
     """
     maze = get_env_spec(env_id).maze
     training_env = f"maze2d-{maze.name}-v1"
     config = config or get_preset(preset)
+    if max_steps is not None:
+        config = config.capped(max_steps)
     budget = config.for_maze(maze.name)
     out = Path(out_dir)
     identity = {"agent": AGENT_NAME, "env": training_env, "preset": preset, "seed": seed,
