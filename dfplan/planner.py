@@ -65,6 +65,7 @@ class PlannerConfig:
     max_horizon: int = 0  # cap for to_episode_end in tokens (0 = the model's training horizon)
     episode_steps: int = 0  # episode length in env steps, needed by to_episode_end (taken from the env when known)
     replan_every: int = 10  # env steps executed from each plan before replanning (paper: 10)
+    replan_near: int = 0  # within velocity_radius of the goal, replan after this many env steps instead (0 = replan_every): closes the loop where the model, which never saw stopping, drifts off
     sampler: SamplerConfig = field(default_factory=lambda: SamplerConfig(num_steps=10))  # scheduling matrix, DDIM steps, guidance scale, MCG samples
     guidance: str = "goal"  # goal (straight-line distance to obs['desired_goal']) | learned (a cost-to-go learned from the data) | reward (the model's predicted return, plus the speed penalty near a given goal) | none
     cost_model: str = ""  # learned guidance: the cost-to-go file ('' = <checkpoint>.cost.pt; a relative path not found from the working directory is looked up beside the checkpoint, then by file name among the shipped ones)
@@ -96,6 +97,8 @@ class PlannerConfig:
             raise ValueError(f"unknown guidance {self.guidance!r}; valid: {', '.join(GUIDANCE_COSTS)}")
         if self.horizon < 1 or self.replan_every < 1 or self.candidates < 1 or self.inverse_lead < 1:
             raise ValueError("horizon, replan_every, candidates and inverse_lead must be >= 1")
+        if self.replan_near < 0:
+            raise ValueError("replan_near must be >= 0 (0 = off)")
         if not self.guidance_near > 0:
             raise ValueError("guidance_near must be > 0 (1 = off)")
         if not self.inverse_tempo > 0:
@@ -286,8 +289,9 @@ class DFPlanner(EpisodicAgent):
             if env.steps > len(env.actions):  # the previous action was taken: o_t arrived
                 env.actions.append(env.last_action)
             env.observations.append(state)
+        every = self._replan_intervals(states, batch.goals)
         due = [i for i, env in enumerate(self._envs)
-               if env.plan_obs is None or env.plan_index >= min(self.config.replan_every, len(env.plan_obs))]
+               if env.plan_obs is None or env.plan_index >= min(every[i], len(env.plan_obs))]
         if due:
             self._replan(due, states, batch.goals)
         actions = np.stack([self._action(env, state) for env, state in zip(self._envs, states, strict=True)])
@@ -515,6 +519,14 @@ class DFPlanner(EpisodicAgent):
                 env.plan_progress = 0
                 env.plan_tokens = plan.tokens[row]
         self.timer.replan(1000 * (time.perf_counter() - began) / len(indices))
+
+    def _replan_intervals(self, states: np.ndarray, goals: np.ndarray | None) -> np.ndarray:
+        """Per-env replanning interval ``(B,)``: ``replan_near`` within ``velocity_radius`` of the goal, else ``replan_every``."""
+        every = np.full(len(states), self.config.replan_every)
+        if self.config.replan_near and goals is not None:
+            near = np.linalg.norm(states[:, : goals.shape[-1]] - goals, axis=-1) < self.config.velocity_radius
+            every[near] = self.config.replan_near
+        return every
 
     def _action(self, env: _EnvState, state: np.ndarray) -> np.ndarray:
         j = min(env.plan_index, len(env.plan_obs) - 1)

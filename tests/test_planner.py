@@ -209,6 +209,31 @@ def test_guidance_near_scales_the_guidance_of_an_agent_at_its_goal_and_fades_far
         PlannerConfig(guidance_near=0.0)
 
 
+def test_replan_near_replans_often_only_at_the_goal(tiny_maze_checkpoint, monkeypatch):
+    import dfplan.planner as planner_module
+
+    planned, real_sample = [], planner_module.sample
+
+    def recording_sample(model, cond, horizon, sampler, **kwargs):
+        planned.append(len(cond))
+        return real_sample(model, cond, horizon, sampler, **kwargs)
+
+    monkeypatch.setattr(planner_module, "sample", recording_sample)
+    env = envs.make("maze2d-umaze-v1")
+    obs, _ = env.reset(seed=0)
+    config = dataclasses.replace(FAST, replan_every=10, replan_near=2, velocity_radius=0.5)
+    planner = DFPlanner.load(tiny_maze_checkpoint, device="cpu", config=config)
+    position = obs["observation"][:2]
+    batch = {key: np.stack([value, value]) for key, value in obs.items()}
+    batch["desired_goal"] = np.stack([position + 0.1, position + 3.0])  # env 0 at its goal, env 1 far from it
+    planner.reset(seed=0)
+    for _ in range(10):
+        planner.act(batch)  # the same observation: env 0 stays at its goal
+    assert planned == [2] + [1] * 4  # step 0: both envs in one call; then env 0 alone, every 2 steps
+    with pytest.raises(ValueError, match="replan_near must be >= 0"):
+        PlannerConfig(replan_near=-1)
+
+
 def test_learned_guidance_uses_the_cost_to_go_beside_the_checkpoint(tiny_maze_checkpoint, umaze_data, tmp_path):
     import shutil
 
