@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 
 from benchmarks.evaluate import evaluate
 from dfplan.files import atomic_savefig, read_json_rows, upsert_json_rows
-from dfplan.provenance import git_commit
+from dfplan.provenance import command_line, stamp
 
 CURVES_PATH = Path("results/maze2d/compute_curves.json")
 KEY = ("env", "agent", "model")
@@ -92,8 +91,7 @@ def measure(env_id: str, runs: dict[str, Path], episodes: int, out: Path, comman
                          **facts, "train_minutes": None if facts["train_wall_s"] is None else round(facts["train_wall_s"] / 60, 1),
                          "score_mean": round(row.score_mean, 2), "score_sem": round(row.score_sem, 2),
                          "success_rate": row.success_rate, "n_episodes": episodes,
-                         "eval_wall_s": round(time.perf_counter() - began, 1), "commit": git_commit(),
-                         "command": command})
+                         **_renamed(stamp(began, command), wall_s="eval_wall_s")})
             print(f"{env_id} {agent} {label}: {facts['steps']} steps, {rows[-1]['train_minutes']} min -> "
                   f"score {row.score_mean:.1f} ± {row.score_sem:.1f}", flush=True)
             upsert_json_rows([rows[-1]], out, KEY, WHAT, sort=True)
@@ -149,6 +147,11 @@ def _run_argument(text: str) -> tuple[str, Path]:
     return agent, Path(folder)
 
 
+def _renamed(row: dict[str, Any], **names: str) -> dict[str, Any]:
+    """``row`` with keys renamed (``old=new``), in place of the old ones."""
+    return {names.get(key, key): value for key, value in row.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.compute_curves", description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="maze2d-medium-v1")
@@ -157,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--out", type=Path, default=CURVES_PATH)
     args = parser.parse_args(argv)
-    command = shlex.join(["python", "-m", "benchmarks.compute_curves", *(sys.argv[1:] if argv is None else argv)])
+    command = command_line("benchmarks.compute_curves", argv)
     try:
         measure(args.env, dict(args.runs), args.episodes, args.out, command)
     except (ValueError, FileNotFoundError) as err:

@@ -14,8 +14,6 @@ sampling. ``act`` latency is always timed at batch 1: over the episodes themselv
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,7 +26,7 @@ import envs
 from agents import OracleAgent, RandomAgent
 from agents.protocol import Agent
 from benchmarks.results import DEFAULT_RESULTS_PATH, ResultRow, upsert_rows
-from dfplan.provenance import git_commit, versions
+from dfplan.provenance import command_line, git_commit, versions
 from envs.scoring import EpisodeMetrics, episode_metrics
 
 AGENTS: dict[str, Callable[[str, int], Agent]] = {
@@ -197,9 +195,7 @@ def main(argv: list[str] | None = None) -> None:
             envs.get_env_spec(env_id)
         except ValueError as error:
             parser.error(str(error))
-    command = shlex.join(
-        ["python", "-m", "benchmarks.evaluate", *(sys.argv[1:] if argv is None else argv)]
-    )
+    command = command_line("benchmarks.evaluate", argv)
     for env_id in env_ids:
         start = time.perf_counter()
         result = evaluate(

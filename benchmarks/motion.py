@@ -15,10 +15,7 @@ and agent), which the report turns into a table.
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +25,7 @@ import envs
 from benchmarks.evaluate import hold_rate, run_lockstep
 from benchmarks.registry import BuildRequest, TrainRequest, get_agent_spec
 from dfplan.files import read_json_rows, upsert_json_rows
-from dfplan.provenance import git_commit
+from dfplan.provenance import command_line, stamp
 
 DEFAULT_MOTION_PATH = Path("results/maze2d/motion.json")
 
@@ -109,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         load_motion(args.out)  # a corrupt file fails before the rollouts, and is kept
     except ValueError as error:
         parser.error(str(error))
-    command = shlex.join(["python", "-m", "benchmarks.motion", *(sys.argv[1:] if argv is None else argv)])
+    command = command_line("benchmarks.motion", argv)
     seeds = [args.seed + i for i in range(args.episodes)]
     for env_id in env_ids:
         rows = []
@@ -121,8 +118,7 @@ def main(argv: list[str] | None = None) -> None:
                 stats = rollout_motion(build_agent(name, env_id, args.seed), env_id, seeds, args.slow)
             rows.append({"env": env_id, "agent": name, **stats, "episodes": 0 if name == "data" else args.episodes,
                          "eval_seeds": [] if name == "data" else [seeds[0], seeds[-1]], "slow_below": args.slow,
-                         "wall_s": round(time.perf_counter() - began, 1), "commit": git_commit(),
-                         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": command})
+                         **stamp(began, command)})
             print(f"{env_id} {name:14s} path {_fmt(stats['path_length'])}  speed {_fmt(stats['speed'])}  "
                   f"slow {_fmt(stats['slow_share'])}  hold {_fmt(stats['hold_rate'])}")
         upsert_motion(rows, args.out)

@@ -26,7 +26,6 @@ ones; ``--results results/maze2d/results.json`` is how a maintainer records rows
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from collections import defaultdict
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -48,6 +47,7 @@ from benchmarks.registry import (
     get_agent_spec,
 )
 from benchmarks.results import DEFAULT_RESULTS_PATH, ResultRow, load_rows, upsert_rows
+from dfplan.provenance import command_line
 from envs.mazes import ENV_IDS, get_env_spec
 
 SUITES = {"maze2d": ENV_IDS}
@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     episodes = preset.episodes if args.episodes is None else args.episodes
     if not agents or not env_ids or not seeds or episodes < 1 or args.workers < 0:
         parser.error("need at least one agent, env and seed, --episodes >= 1 and --workers >= 0")
-    command = shlex.join(["python", "-m", "benchmarks.run", *(sys.argv[1:] if argv is None else argv)])
+    command = command_line("benchmarks.run", argv)
     sweep = plan_sweep(agents, env_ids, args.preset, seeds, episodes, args.eval_seed, args.device, args.runs_dir,
                        command)
     try:

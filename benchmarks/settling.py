@@ -27,10 +27,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shlex
-import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +38,7 @@ import envs
 from benchmarks.motion import build_agent
 from benchmarks.registry import get_agent_spec
 from dfplan.files import read_json_rows, upsert_json_rows
-from dfplan.provenance import git_commit
+from dfplan.provenance import command_line, stamp
 
 DEFAULT_SETTLING_PATH = Path("results/maze2d/settling.json")
 
@@ -130,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
         read_json_rows(args.out, ("env", "agent"), "settling file")  # a corrupt file fails first, and is kept
     except ValueError as error:
         parser.error(str(error))
-    command = shlex.join(["python", "-m", "benchmarks.settling", *(sys.argv[1:] if argv is None else argv)])
+    command = command_line("benchmarks.settling", argv)
     for env_id in env_ids:
         starts = [envs.make(env_id).reset(seed=args.seed + i)[0] for i in range(args.starts)]
         rows = []
@@ -144,9 +141,7 @@ def main(argv: list[str] | None = None) -> None:
             rows.append({"env": env_id, "agent": name, **stats, "schedule": planner.config.sampler.schedule,
                          "mcg_samples": planner.config.sampler.mcg_samples, "executed_steps": planner.config.replan_every,
                          "starts": args.starts, "seeds": [args.seed, args.seed + args.starts - 1],
-                         "tolerance": args.tolerance, "wall_s": round(time.perf_counter() - began, 1),
-                         "commit": git_commit(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                         "command": command})
+                         "tolerance": args.tolerance, **stamp(began, command)})
             print(f"{env_id} {name:26s} rows {stats['rows']:3d}  settled at {stats['settled_at']:.2f}  "
                   f"guidance shift {stats['guidance_shift']:.3f}  progress {stats['progress']} "
                   f"(unguided {stats['progress_unguided']})")

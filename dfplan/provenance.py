@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import platform
+import shlex
 import subprocess
 import sys
+import time
+from datetime import datetime, timezone
 from importlib import metadata
 
 CODE_PACKAGES = ("envs", "agents", "benchmarks", "dfplan")
@@ -27,6 +30,18 @@ def git_commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
+
+
+def command_line(module: str, argv: list[str] | None = None) -> str:
+    """The command that ran, ``python -m <module> <arguments>``: ``argv``, else this process's own."""
+    return shlex.join(["python", "-m", module, *(sys.argv[1:] if argv is None else argv)])
+
+
+def stamp(began: float, command: str) -> dict[str, object]:
+    """Provenance of one measured row: wall seconds since ``began`` (``time.perf_counter()``), the
+    commit (:func:`git_commit`), the UTC date and the command."""
+    return {"wall_s": round(time.perf_counter() - began, 1), "commit": git_commit(),
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": command}
 
 
 def versions() -> dict[str, str]:

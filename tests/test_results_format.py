@@ -135,3 +135,16 @@ def test_json_row_files_upsert_by_key_and_refuse_what_they_cannot_read(tmp_path)
         with pytest.raises(ValueError, match=f"rows.json is not a motion file .*{message}"):
             upsert_json_rows([{"env": "c", "agent": "y"}], path, ("env", "agent"), "motion file")
         assert path.read_text() == text  # left as it was
+
+
+def test_measured_rows_are_stamped_with_wall_time_commit_date_and_command(monkeypatch):
+    import time
+
+    from dfplan import provenance
+
+    monkeypatch.setattr(provenance, "git_commit", lambda: "abc123")
+    command = provenance.command_line("benchmarks.motion", ["--envs", "maze2d-umaze-v1", "--goal", "a b"])
+    assert command == "python -m benchmarks.motion --envs maze2d-umaze-v1 --goal 'a b'"  # quoted, rerunnable
+    row = provenance.stamp(time.perf_counter() - 2.04, command)
+    assert row["commit"] == "abc123" and row["command"] == command and row["wall_s"] == 2.0
+    assert row["date"].endswith("+00:00")  # UTC, to the second
