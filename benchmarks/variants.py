@@ -36,6 +36,9 @@ class Variant:
     """DF only: another model, ``{maze}`` replaced by the env's maze (``maze2d-large-v1``); None = shipped."""
     max_episode_steps: int | None = None
     """Cut every episode at this many steps (the DF paper's 600-step Large protocol); None = the suite's."""
+    on_shipped: bool = False
+    """DF only: change the shipped planner as it is now; False pins the settings shipped when the
+    earlier lever rows were measured (:data:`LEVER_BASE`) under the overrides."""
 
 
 def _change(*layers: dict[str, Any]) -> dict[str, Any]:
@@ -48,7 +51,14 @@ def _change(*layers: dict[str, Any]) -> dict[str, Any]:
 
 
 DF_VARIANTS: dict[str, Variant] = {
-    # the current shipped planner, one option changed
+    # the shipped planner as it is now, one option changed
+    "no-replan-near": Variant("the shipped planner without replanning every 3 steps near the goal (`replan_near=0`: "
+                              "every 10 steps everywhere; on Large the shipped DF before it)", {"replan_near": 0},
+                              on_shipped=True),
+    "no-tempo": Variant("the shipped Medium planner without its faster approach (`inverse_tempo=1`: the inverse head "
+                        "asked to reach the planned observation 20 steps ahead in 20, not in 10 fading to 20 within "
+                        "0.5 of the goal)", {"inverse_tempo": 1.0, "tempo_fade": 0.0}, on_shipped=True),
+    # the shipped planner of the earlier lever rows (LEVER_BASE), one option changed
     "feedforward": Variant("the plan's own action plus the PD correction onto its states (`action_mode=feedforward`) "
                            "instead of PD alone: the model's actions, kept on the model's states",
                            {"action_mode": "feedforward"}),
@@ -153,13 +163,18 @@ DF_VARIANTS: dict[str, Variant] = {
 }
 """DF variants: no retraining unless ``checkpoint`` names a retrained model."""
 
-# The lever rows were measured on the PD-tracking planner with no extra pull at the goal; the shipped
-# U-Maze and Medium planners act through their inverse-dynamics heads since, and the Medium one pulls
-# 3× firmer at its goal, so a variant of a shipped model keeps PD tracking unless it names an action
-# mode, and guidance_near 1 unless it names one (and reproduces the planner its row recorded).
-DF_VARIANTS = {name: variant if variant.checkpoint
-               else Variant(variant.legend, _change({"action_mode": "pd", "guidance_near": 1.0}, variant.overrides),
-                            variant.checkpoint, variant.max_episode_steps)
+LEVER_BASE: dict[str, Any] = {"action_mode": "pd", "guidance_near": 1.0, "replan_near": 0, "inverse_tempo": 1.0,
+                              "tempo_fade": 0.0}
+"""The shipped settings the earlier lever rows were measured on: PD tracking, no extra pull, no
+extra replanning and no faster approach at the goal. The shipped planners changed since (U-Maze
+and Medium act through their inverse-dynamics heads; Medium pulls 3× firmer at its goal and
+approaches at twice its plan's pace; Medium and Large replan every 3 steps at the goal), so a
+variant that is not ``on_shipped`` keeps these unless it names them, and reproduces the
+planner its row recorded."""
+
+DF_VARIANTS = {name: variant if variant.checkpoint or variant.on_shipped
+               else Variant(variant.legend, _change(LEVER_BASE, variant.overrides), variant.checkpoint,
+                            variant.max_episode_steps)
                for name, variant in DF_VARIANTS.items()}
 
 ROADMAP_VARIANTS: dict[str, Variant] = {

@@ -80,6 +80,7 @@ class PlannerConfig:
     inverse_model: str = ""  # inverse: the inverse-dynamics file ('' = <checkpoint>.inverse.pt; looked up like cost_model)
     inverse_lead: int = 20  # inverse: aim at the planned observation this many steps ahead of the current step
     inverse_tempo: float = 1.0  # inverse: ask the head to reach that observation in lead / tempo steps (> 1 = the plan's route, faster than the plan's pace)
+    tempo_fade: float = 0.0  # inverse_tempo fades to 1 near the goal: 1 + (tempo − 1)·(1 − exp(−d / tempo_fade)) at distance d (0 = the same tempo everywhere)
     lookahead: float = 0.5  # pursuit: how far ahead along the planned path to aim (units of position)
     kp: float = 10.0  # pd: position gain
     kd: float = 1.0  # pd: velocity gain
@@ -101,8 +102,8 @@ class PlannerConfig:
             raise ValueError("replan_near must be >= 0 (0 = off)")
         if not self.guidance_near > 0:
             raise ValueError("guidance_near must be > 0 (1 = off)")
-        if not self.inverse_tempo > 0:
-            raise ValueError("inverse_tempo must be > 0")
+        if not self.inverse_tempo > 0 or not self.tempo_fade >= 0:
+            raise ValueError("inverse_tempo must be > 0 and tempo_fade >= 0")
         if not (self.reward_weight >= 0 and self.goal_reach >= 0):
             raise ValueError("reward_weight and goal_reach must be >= 0")
         if self.history_tokens < 0 or self.max_horizon < 0 or self.episode_steps < 0:
@@ -294,7 +295,9 @@ class DFPlanner(EpisodicAgent):
                if env.plan_obs is None or env.plan_index >= min(every[i], len(env.plan_obs))]
         if due:
             self._replan(due, states, batch.goals)
-        actions = np.stack([self._action(env, state) for env, state in zip(self._envs, states, strict=True)])
+        tempos = self._tempos(states, batch.goals)
+        actions = np.stack([self._action(env, state, tempo)
+                            for env, state, tempo in zip(self._envs, states, tempos, strict=True)])
         if self.config.goal_hold:
             actions = self._hold(actions, states, batch.goals)
         for env, action in zip(self._envs, actions, strict=True):
@@ -528,14 +531,22 @@ class DFPlanner(EpisodicAgent):
             every[near] = self.config.replan_near
         return every
 
-    def _action(self, env: _EnvState, state: np.ndarray) -> np.ndarray:
+    def _tempos(self, states: np.ndarray, goals: np.ndarray | None) -> np.ndarray:
+        """Per-env ``inverse_tempo`` ``(B,)``, faded towards 1 near the goal by ``tempo_fade``."""
+        tempo = np.full(len(states), self.config.inverse_tempo)
+        if self.config.tempo_fade and goals is not None:
+            far = 1 - np.exp(-np.linalg.norm(states[:, : goals.shape[-1]] - goals, axis=-1) / self.config.tempo_fade)
+            tempo = 1 + (tempo - 1) * far
+        return tempo
+
+    def _action(self, env: _EnvState, state: np.ndarray, tempo: float) -> np.ndarray:
         j = min(env.plan_index, len(env.plan_obs) - 1)
         dims = self.layout.action_dim
         if self.config.action_mode == "diffused":
             action = env.plan_actions[j]
         elif self.config.action_mode == "inverse":
             ahead = min(env.plan_index + self.config.inverse_lead - 1, len(env.plan_obs) - 1)
-            lead = max(1, round((ahead - env.plan_index + 1) / self.config.inverse_tempo))
+            lead = max(1, round((ahead - env.plan_index + 1) / tempo))
             action = self.inverse.act(state[None], env.plan_obs[ahead][None], lead)[0]
         elif self.config.action_mode == "pursuit":
             target, env.plan_progress = pursuit_target(env.plan_obs[:, :dims], state[:dims], self.config.lookahead,

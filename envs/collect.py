@@ -79,15 +79,21 @@ def collect_stream(
     seed: int = 0,
     config: ControllerConfig = COLLECTOR_CONFIG,
     progress: bool = True,
+    dwell: int = 0,
 ) -> Stream:
-    """Run the noisy waypoint controller for ``n_steps`` steps of one continuous stream."""
+    """Run the noisy waypoint controller for ``n_steps`` steps of one continuous stream.
+
+    ``dwell`` > 0 departs from D4RL: on each arrival the controller holds its goal for a number
+    of steps drawn uniformly from ``0 .. dwell`` (the same PD and action noise) before the next
+    goal is drawn, so the stream also shows the agent slowing down and staying put.
+    """
     import mujoco
     from tqdm import tqdm
 
     from envs.maze_env import Maze2DEnv
 
-    if n_steps < 1:
-        raise ValueError(f"n_steps must be positive, got {n_steps}")
+    if n_steps < 1 or dwell < 0:
+        raise ValueError(f"n_steps must be positive and dwell >= 0, got {n_steps} and {dwell}")
     env = Maze2DEnv(f"multi2d-{maze.name}-v1")
     env.reset(seed=seed)
     rng = np.random.default_rng(seed)
@@ -110,6 +116,7 @@ def collect_stream(
     gx, gy = new_goal()
     steps_on_goal = 0
     reached = 0
+    holding = -1  # steps left to hold the reached goal (-1: not reached yet)
     with tqdm(total=n_steps, desc=f"collect {maze.name}", unit="step", disable=not progress) as bar:
         for t in range(n_steps):
             if t % chunk == 0:
@@ -129,8 +136,14 @@ def collect_stream(
             ctrl[0], ctrl[1] = ax, ay
             mujoco.mj_step(model, data)
             steps_on_goal += 1
-            arrived = controller.at_goal(float(qpos[0]), float(qpos[1]))
+            arrived = holding == 0 or (holding < 0 and controller.at_goal(float(qpos[0]), float(qpos[1])))
+            if arrived and dwell and holding < 0:
+                holding = int(rng.integers(dwell + 1))
+                arrived = holding == 0
+            elif holding > 0:
+                holding -= 1
             if arrived or steps_on_goal >= maze.episode_steps:
+                holding = -1
                 reached += int(arrived)
                 gx, gy = new_goal()
                 steps_on_goal = 0

@@ -30,6 +30,25 @@ def test_fast_physics_matches_env_step():
         np.testing.assert_allclose(obs["observation"], stream.observations[t + 1], atol=1e-12)
 
 
+def test_dwell_holds_each_reached_goal_and_zero_dwell_is_the_d4rl_stream():
+    maze = MAZES["umaze"]
+    plain = collect_stream(maze, 3000, seed=4, progress=False)
+    assert np.array_equal(collect_stream(maze, 3000, seed=4, progress=False, dwell=0).observations, plain.observations)
+    dwelling = collect_stream(maze, 3000, seed=4, progress=False, dwell=150)
+    slow = lambda stream: float((np.linalg.norm(stream.observations[:, 2:], axis=1) < 0.3).mean())  # noqa: E731
+    assert slow(plain) < 0.02 and slow(dwelling) > 3 * slow(plain) + 0.02  # the D4RL stream never rests
+
+    def longest_stay(stream) -> int:  # most steps spent within 0.5 of one goal before it changes
+        near = np.linalg.norm(stream.observations[:, :2] - stream.goals, axis=1) < 0.5
+        change = np.flatnonzero(np.any(np.diff(stream.goals, axis=0) != 0, axis=1)) + 1
+        return max(int(part.sum()) for part in np.split(near, change))
+
+    assert longest_stay(plain) < 30 < 60 < longest_stay(dwelling)
+    assert dwelling.n_goals_reached < plain.n_goals_reached
+    with pytest.raises(ValueError, match="dwell >= 0"):
+        collect_stream(maze, 10, progress=False, dwell=-1)
+
+
 def test_small_dataset_round_trips(store):
     collect.main(["maze2d-umaze-v1", "--steps", "2000", "--seed", "1"])
     dataset = minari.load_dataset("dfplan/maze2d-umaze-v1")

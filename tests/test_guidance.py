@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 import torch
 
@@ -106,7 +108,7 @@ def test_on_row_sees_every_row_and_a_clean_token_stays_as_it_ends(trained_walk_m
     assert torch.equal(out, with_hook)  # watching changes nothing
     rows = [m for m, _, _ in seen]
     assert rows == sorted(set(rows)) and len(rows) >= 6  # each row once, in order
-    for (_, _, k_before), (_, x0_after, _) in zip(seen, seen[1:]):
+    for (_, _, k_before), (_, x0_after, _) in itertools.pairwise(seen):
         clean = k_before[0] == 0  # tokens left clean by a row are reported as themselves from then on ...
         assert torch.allclose(x0_after[:, clean], out[:, clean], atol=1e-5)  # ... and are what the sample ends with
     assert (seen[-1][2] == 0).all()

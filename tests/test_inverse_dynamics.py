@@ -121,8 +121,19 @@ def test_the_planner_acts_through_the_head_beside_its_checkpoint(tiny_maze_check
     assert np.allclose(faster.current_plan()[0], plan)  # the same plan ...
     expected = np.clip(head.act(obs["observation"][None], plan[2][None], 2)[0], -1, 1)
     assert np.allclose(action, expected, atol=1e-5)  # ... asked of the head in 3 / 1.5 = 2 steps
+    at_goal = {**obs, "desired_goal": obs["observation"][:2]}
+    far = {**obs, "desired_goal": obs["observation"][:2] + 5.0}
+    for goal_obs, lead in ((at_goal, 3), (far, 2)):  # tempo_fade: the plain lead at the goal, lead / tempo far from it
+        faded = planner.with_config(dataclasses.replace(config, inverse_tempo=1.5, tempo_fade=0.1))
+        faded.reset(seed=0)
+        action = faded.act(goal_obs)
+        target = faded.current_plan()[0][2]
+        expected = np.clip(head.act(obs["observation"][None], target[None], lead)[0], -1, 1)
+        assert np.allclose(action, expected, atol=1e-5), lead
     with pytest.raises(ValueError, match="inverse_tempo"):
         PlannerConfig(action_mode="inverse", inverse_tempo=0.0)
+    with pytest.raises(ValueError, match="tempo_fade"):
+        PlannerConfig(action_mode="inverse", tempo_fade=-1.0)
     with pytest.raises(ValueError, match="inverse_lead"):
         PlannerConfig(action_mode="inverse", inverse_lead=0)
     wide = InverseDynamics(SMALL, obs_dim=6, action_dim=2)
