@@ -61,10 +61,20 @@ def _make_env(env_id: str):
     return envs.make(_known_env(env_id))
 
 
-def _dataset(env_id: str):
-    from agents.datasets import maze_trajectories
+def _dataset(env_id: str, extra: str = ""):
+    """The maze's dataset (generated if absent), then the episodes of each ``extra`` Minari dataset id."""
+    from agents.datasets import maze_trajectories, to_trajectories
+    from dfplan.data import Trajectories
+    from envs.data import load_arrays
 
-    return maze_trajectories(_known_env(env_id), create=True)
+    base = maze_trajectories(_known_env(env_id), create=True)
+    extras = [to_trajectories(load_arrays(name)) for name in extra.split(",") if name]
+    return Trajectories.concatenate([base, *extras]) if extras else base
+
+
+def _data_label(args: argparse.Namespace) -> str:
+    """The ``data`` a model's metadata records: the env's dataset, plus any ``--extra-data``."""
+    return "+".join([args.env, *[name for name in args.extra_data.split(",") if name]])
 
 
 def _command(args: argparse.Namespace) -> str:
@@ -77,6 +87,9 @@ def _train(args: argparse.Namespace) -> int:
     if args.agent != DF:
         from benchmarks.registry import get_baseline
 
+        if args.extra_data:
+            raise ValueError("--extra-data trains DF only; the baselines train on the suite's datasets")
+
         if args.preset is None:
             raise ValueError(f"--agent {args.agent} needs --preset")
         baseline = get_baseline(args.agent)
@@ -86,8 +99,8 @@ def _train(args: argparse.Namespace) -> int:
         print(f"{args.agent} model -> {path}")
         return 0
     out = train_run_folder(args, env_id)  # checked before the dataset is generated or loaded
-    meta = {"data": env_id, "env": env_id, "command": _command(args)}
-    train_model(args, _dataset(env_id), out, meta)
+    meta = {"data": _data_label(args), "env": env_id, "command": _command(args)}
+    train_model(args, _dataset(env_id, args.extra_data), out, meta)
     return 0
 
 
@@ -133,7 +146,7 @@ def _train_cost(args: argparse.Namespace) -> int:
 
 
 def _train_inverse(args: argparse.Namespace) -> int:
-    fit_inverse(args, _dataset(args.env), {"data": args.env, "command": _command(args)})
+    fit_inverse(args, _dataset(args.env, args.extra_data), {"data": _data_label(args), "command": _command(args)})
     return 0
 
 
@@ -288,6 +301,8 @@ def _video_clips(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------- the parser
 FORWARDED = {"run": "benchmarks.run", "report": "benchmarks.report"}  # commands with their own parser
+EXTRA_DATA_HELP = ("comma-separated Minari dataset ids whose episodes join the env's dataset (e.g. a dwelling stream: "
+                   "python -m envs.collect <env> --dwell 100 --dataset-id ...); the model's data is then not D4RL's")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -302,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--agent", default=DF, help="df (default) or a baseline: diffuser, sac-her, iql, cql "
                                                    "(baselines take --preset, --seed, --device, --out)")
     train.add_argument("--env", required=True, help=envs_help + "; its dataset is generated first if absent")
+    train.add_argument("--extra-data", default="", help=EXTRA_DATA_HELP)
     add_train_arguments(train)
     train.set_defaults(run=_train)
 
@@ -326,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     inv = commands.add_parser("train-inverse", help="learn the inverse-dynamics head (action_mode='inverse') from an "
                                                     "env's dataset")
     inv.add_argument("--env", required=True, help=envs_help)
+    inv.add_argument("--extra-data", default="", help=EXTRA_DATA_HELP)
     add_inverse_arguments(inv)
     inv.set_defaults(run=_train_inverse)
 

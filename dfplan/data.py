@@ -70,6 +70,16 @@ class Trajectories:
         return len(self.actions)
 
     @classmethod
+    def concatenate(cls, parts: list[Trajectories]) -> Trajectories:
+        """The episodes of ``parts``, one after another (observation and action sizes must agree)."""
+        if not parts or len({(p.obs_dim, p.action_dim) for p in parts}) != 1:
+            raise ValueError("need at least one part, all with the same observation and action sizes")
+        return cls(observations=np.concatenate([p.observations for p in parts]),
+                   actions=np.concatenate([p.actions for p in parts]),
+                   rewards=np.concatenate([p.rewards for p in parts]),
+                   episode_lengths=np.concatenate([p.episode_lengths for p in parts]))
+
+    @classmethod
     def from_episodes(cls, episodes: list[dict[str, np.ndarray]]) -> Trajectories:
         """From Minari-style episodes: ``observations (L+1, O)``, ``actions (L, A)``, ``rewards (L,)``."""
         if not episodes:

@@ -210,9 +210,11 @@ def _minari_root(path: Path) -> Iterator[None]:
 
 
 def write_dataset(
-    dataset_id: str, stream: Stream, spec: SuiteEnvSpec, seed: int, overwrite: bool = False
+    dataset_id: str, stream: Stream, spec: SuiteEnvSpec, seed: int, overwrite: bool = False, dwell: int = 0
 ) -> Path:
     """Write ``stream`` as Minari dataset ``dataset_id`` into the local store, atomically.
+
+    ``dwell``: the ``collect_stream`` setting that made the stream (recorded in the description).
 
     Returns the dataset directory. Raises ``FileExistsError`` if it exists and not ``overwrite``.
     """
@@ -242,8 +244,10 @@ def write_dataset(
                 ref_max_score=maze.ref_max_score,
                 description=(
                     f"D4RL-style maze2d-{maze.name} data on PointMaze: one continuous stream of "
-                    f"{len(stream.actions)} steps (seed {seed}), new random goal on each arrival, "
-                    "rewards relabelled to the fixed maze2d goal, chunked into "
+                    f"{len(stream.actions)} steps (seed {seed}), "
+                    + (f"each reached goal held for 0-{dwell} more steps (not D4RL), then a new random goal, "
+                       if dwell else "new random goal on each arrival, ")
+                    + "rewards relabelled to the fixed maze2d goal, chunked into "
                     f"{maze.episode_steps}-step episodes; infos: qpos, qvel, moving goal."
                 ),
             )
@@ -293,6 +297,8 @@ def main(argv: list[str] | None = None) -> None:
         "--dataset-id", default=None, help="Minari id (default dfplan/maze2d-<maze>-v1)"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
+    parser.add_argument("--dwell", type=int, default=0, help="hold each reached goal for 0..DWELL more steps before "
+                        "the next (data that rests; not D4RL: needs its own --dataset-id)")
     parser.add_argument(
         "--record-speed",
         type=Path,
@@ -306,16 +312,18 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(error))
     dataset_id = args.dataset_id or spec.dataset_id
     steps = args.steps or spec.maze.dataset_steps
+    if args.dwell < 0 or (args.dwell and dataset_id == spec.dataset_id):
+        parser.error("--dwell must be >= 0, and a dwelling stream needs its own --dataset-id (it is not D4RL's data)")
     if (_store_path() / dataset_id).exists() and not args.overwrite:
         parser.error(
             f"dataset {dataset_id} already exists in {_store_path()}; pass --overwrite to replace it"
         )
 
     start = time.perf_counter()
-    stream = collect_stream(spec.maze, steps, seed=args.seed)
+    stream = collect_stream(spec.maze, steps, seed=args.seed, dwell=args.dwell)
     collect_s = time.perf_counter() - start
     start = time.perf_counter()
-    path = write_dataset(dataset_id, stream, spec, seed=args.seed, overwrite=args.overwrite)
+    path = write_dataset(dataset_id, stream, spec, seed=args.seed, overwrite=args.overwrite, dwell=args.dwell)
     write_s = time.perf_counter() - start
     print(
         f"{dataset_id}: {steps} steps, {stream.n_goals_reached} goals reached; "

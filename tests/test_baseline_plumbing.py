@@ -129,5 +129,7 @@ def test_baseline_commands_reject_missing_models_and_options(tmp_path, gain_base
     assert "holds no finished model" in capsys.readouterr().err
     assert suite_main(["train", "--agent", "gain", "--env", ENV]) == 2
     assert "needs --preset" in capsys.readouterr().err
+    assert suite_main(["train", "--agent", "gain", "--env", ENV, "--preset", "quick", "--extra-data", "dfplan/x-v1"]) == 2
+    assert "--extra-data trains DF only" in capsys.readouterr().err
     assert suite_main(["train", "--agent", "dreamer", "--env", ENV, "--preset", "quick"]) == 2
     assert "unknown baseline 'dreamer'" in capsys.readouterr().err

@@ -47,6 +47,8 @@ def test_dwell_holds_each_reached_goal_and_zero_dwell_is_the_d4rl_stream():
     assert dwelling.n_goals_reached < plain.n_goals_reached
     with pytest.raises(ValueError, match="dwell >= 0"):
         collect_stream(maze, 10, progress=False, dwell=-1)
+    with pytest.raises(SystemExit):  # a dwelling stream never takes the D4RL dataset's id
+        collect.main(["maze2d-umaze-v1", "--dwell", "50", "--steps", "10"])
 
 
 def test_small_dataset_round_trips(store):

@@ -71,6 +71,18 @@ def test_trajectories_reject_inconsistent_or_nonfinite_arrays(tmp_path):
         Trajectories.load(tmp_path / "bad.npz")
 
 
+def test_concatenated_trajectories_keep_every_episode_whole():
+    data = tagged_episodes()
+    both = Trajectories.concatenate([data, data])
+    assert list(both.episode_lengths) == [*data.episode_lengths, *data.episode_lengths]
+    np.testing.assert_array_equal(both.observations[len(data.observations):], data.observations)
+    wide = Trajectories(np.zeros((3, data.obs_dim + 1)), np.zeros((2, data.action_dim)), np.zeros(2), np.array([2]))
+    with pytest.raises(ValueError, match="same observation and action sizes"):
+        Trajectories.concatenate([data, wide])
+    with pytest.raises(ValueError, match="at least one part"):
+        Trajectories.concatenate([])
+
+
 @pytest.mark.parametrize("mode", ["gaussian", "minmax"])
 def test_normalizer_fits_the_data_and_round_trips(mode):
     data = tagged_episodes()
