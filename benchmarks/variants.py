@@ -156,6 +156,11 @@ DF_VARIANTS: dict[str, Variant] = {
     "trained-longer": Variant("the shipped model trained on: 24k more steps at batch 128 from its weights (4× the "
                               "windows seen in all, 99 more minutes of CPU), the shipped planner settings",
                               {}, f"{VARIANT_CHECKPOINTS}/{{maze}}-ft.pt"),
+    "dwell-data": Variant("the shipped planner on the shipped model fine-tuned on more than D4RL's data: 4k steps at "
+                          "batch 64 on the maze's dataset plus a *dwelling* stream (`python -m envs.collect --dwell "
+                          "100`: each reached goal held for 0-100 more steps; 300k steps on Medium, 600k on Large), "
+                          "Medium's inverse head refit on the same mix: a model that has seen the agent stop", {},
+                          f"{VARIANT_CHECKPOINTS}/{{maze}}-dwell.pt"),
     "rnn": Variant("the paper's GRU denoiser (width 128, same budget) with the shipped planner", {},
                    f"{VARIANT_CHECKPOINTS}/{{maze}}-rnn.pt"),
     "rnn-paper-sampler": Variant("the GRU denoiser with the paper's sampler", PAPER_SAMPLER,
