@@ -52,9 +52,9 @@ def _change(*layers: dict[str, Any]) -> dict[str, Any]:
 
 DF_VARIANTS: dict[str, Variant] = {
     # the shipped planner as it is now, one option changed
-    "no-replan-near": Variant("the shipped planner without replanning every 3 steps near the goal (`replan_near=0`: "
-                              "every 10 steps everywhere; on Large the shipped DF before it)", {"replan_near": 0},
-                              on_shipped=True),
+    "no-replan-near": Variant("the shipped planner without replanning every 4 steps within 0.5 of the goal "
+                              "(`replan_near=0`: every 10 steps everywhere; on Large the shipped DF before it)",
+                              {"replan_near": 0}, on_shipped=True),
     "no-tempo": Variant("the shipped Medium planner without its faster approach (`inverse_tempo=1`: the inverse head "
                         "asked to reach the planned observation 20 steps ahead in 20, not in 10 fading to 20 within "
                         "0.5 of the goal)", {"inverse_tempo": 1.0, "tempo_fade": 0.0}, on_shipped=True),
@@ -173,7 +173,7 @@ LEVER_BASE: dict[str, Any] = {"action_mode": "pd", "guidance_near": 1.0, "replan
 """The shipped settings the earlier lever rows were measured on: PD tracking, no extra pull, no
 extra replanning and no faster approach at the goal. The shipped planners changed since (U-Maze
 and Medium act through their inverse-dynamics heads; Medium pulls 3× firmer at its goal and
-approaches at twice its plan's pace; Medium and Large replan every 3 steps at the goal), so a
+approaches at twice its plan's pace; Medium and Large replan every 4 steps at the goal), so a
 variant that is not ``on_shipped`` keeps these unless it names them, and reproduces the
 planner its row recorded."""
 
