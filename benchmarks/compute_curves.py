@@ -9,7 +9,7 @@ minutes (``snapshots/`` in the run folder: ``python -m benchmarks train --snapsh
 run's final model on the suite protocol (reset seeds ``0 .. episodes-1``) and upserts one row
 per (env, agent, model) into ``results/maze2d/compute_curves.json``; the report plots them
 (``compute_curves.png``). A DF snapshot plans with the stored settings of the maze's shipped
-planner, so the curve measures the model, not the settings.
+planner (and its cost-to-go and inverse-dynamics head), so the curve measures the model, not the settings.
 """
 
 from __future__ import annotations
@@ -67,9 +67,11 @@ def load_agent(agent: str, path: Path, env_id: str) -> tuple[Any, dict]:
         from dfplan.planner import DFPlanner
         from dfplan.shipped import maze_name
 
-        shipped = DFPlanner.load(maze_name(env_id), device="cpu")  # its settings and its cost-to-go
-        built = DFPlanner.load(path, device="cpu", config=shipped.config,
-                               cost_model=str(Path(shipped.checkpoint).with_suffix(".cost.pt")))
+        shipped = DFPlanner.load(maze_name(env_id), device="cpu")  # its settings, cost-to-go and inverse head
+        sidecars = {"cost_model": str(Path(shipped.checkpoint).with_suffix(".cost.pt"))}
+        if shipped.config.action_mode == "inverse":
+            sidecars["inverse_model"] = str(Path(shipped.checkpoint).with_suffix(".inverse.pt"))
+        built = DFPlanner.load(path, device="cpu", config=shipped.config, **sidecars)
     else:
         from benchmarks.registry import get_baseline
 

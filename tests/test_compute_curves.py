@@ -53,3 +53,21 @@ def test_bad_run_arguments_are_clear_errors(tmp_path, capsys):
     assert "--run takes AGENT=FOLDER" in capsys.readouterr().err
     assert compute_curves.main(["--run", f"df={tmp_path / 'nothing'}", "--out", str(tmp_path / "c.json")]) == 2
     assert "no run folder" in capsys.readouterr().err and not (tmp_path / "c.json").exists()
+
+
+def test_a_df_snapshot_plans_with_the_shipped_settings_cost_to_go_and_inverse_head(tmp_path):
+    import dataclasses
+    import shutil
+
+    import envs
+    from dfplan.planner import DFPlanner
+
+    snapshot = tmp_path / "snapshots" / "checkpoint-5min.pt"  # no sidecar files beside it
+    snapshot.parent.mkdir()
+    shutil.copy(DFPlanner.load("maze2d-medium-v1", device="cpu").checkpoint, snapshot)
+    built, _ = compute_curves.load_agent("df", snapshot, "maze2d-medium-v1")
+    shipped = DFPlanner.load("maze2d-medium-v1", device="cpu")
+    assert dataclasses.replace(built.config, cost_model="", inverse_model="") == shipped.config  # the sidecars: shipped
+    assert built.config.action_mode == "inverse" and built.inverse is not None
+    obs, _ = envs.make("maze2d-medium-v1").reset(seed=0)
+    assert built.act(obs).shape == (2,)
