@@ -98,7 +98,7 @@ DF_VARIANTS: dict[str, Variant] = {
                          "of it, PD onto the goal at rest instead of the plan (`goal_hold=0.5`); not DF, it measures "
                          "what holding costs", {"goal_hold": 0.5}),
     "paper-protocol": Variant("the shipped planner on the DF paper's evaluation protocol: episodes cut at 600 steps "
-                              "(compare by raw return)", max_episode_steps=600),
+                              "(compare by raw return)", max_episode_steps=600, on_shipped=True),
     "horizon20": Variant("a fixed 20-token (200-step) receding horizon instead of the remaining episode: the shipped "
                          "setting since", {"max_horizon": 30}),
     # the earlier shipped planner (plans over the remaining episode), one option changed

@@ -29,7 +29,7 @@ def test_shipped_checkpoint_loads_by_name_and_acts(name):
 
 SUITE_CHECKPOINTS = Path(__file__).resolve().parents[1] / "results" / "checkpoints"
 VARIANTS = sorted(path for path in (SUITE_CHECKPOINTS / "df-variants").glob("*.pt")
-                  if not path.name.endswith(".cost.pt"))  # a variant's own cost-to-go is not a checkpoint
+                  if not path.name.endswith((".cost.pt", ".inverse.pt")))  # a variant's own sidecars are not checkpoints
 
 
 @pytest.mark.parametrize("path", VARIANTS, ids=lambda p: p.stem)
