@@ -527,16 +527,14 @@ class DFPlanner(EpisodicAgent):
         """Per-env replanning interval ``(B,)``: ``replan_near`` within ``velocity_radius`` of the goal, else ``replan_every``."""
         every = np.full(len(states), self.config.replan_every)
         if self.config.replan_near and goals is not None:
-            near = np.linalg.norm(states[:, : goals.shape[-1]] - goals, axis=-1) < self.config.velocity_radius
-            every[near] = self.config.replan_near
+            every[_goal_distance(states, goals) < self.config.velocity_radius] = self.config.replan_near
         return every
 
     def _tempos(self, states: np.ndarray, goals: np.ndarray | None) -> np.ndarray:
         """Per-env ``inverse_tempo`` ``(B,)``, faded towards 1 near the goal by ``tempo_fade``."""
         tempo = np.full(len(states), self.config.inverse_tempo)
         if self.config.tempo_fade and goals is not None:
-            far = 1 - np.exp(-np.linalg.norm(states[:, : goals.shape[-1]] - goals, axis=-1) / self.config.tempo_fade)
-            tempo = 1 + (tempo - 1) * far
+            tempo = 1 + (tempo - 1) * (1 - np.exp(-_goal_distance(states, goals) / self.config.tempo_fade))
         return tempo
 
     def _action(self, env: _EnvState, state: np.ndarray, tempo: float) -> np.ndarray:
@@ -573,6 +571,11 @@ class DFPlanner(EpisodicAgent):
         hold = self.config.kp * (goals - position) - self.config.kd * velocity
         held = np.clip(hold, self.action_low, self.action_high).astype(np.float32)
         return np.where(near[:, None], held, actions)
+
+
+def _goal_distance(states: np.ndarray, goals: np.ndarray) -> np.ndarray:
+    """Distance ``(B,)`` from each agent's position (the state's first ``G`` entries) to its goal ``(B, G)``."""
+    return np.linalg.norm(states[:, : goals.shape[-1]] - goals, axis=-1)
 
 
 def _near_gain(cost, factor: torch.Tensor):
