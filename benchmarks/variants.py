@@ -158,8 +158,9 @@ DF_VARIANTS: dict[str, Variant] = {
                               {}, f"{VARIANT_CHECKPOINTS}/{{maze}}-ft.pt"),
     "dwell-data": Variant("the shipped planner on the shipped model fine-tuned on more than D4RL's data: 4k steps at "
                           "batch 64 on the maze's dataset plus a *dwelling* stream (`python -m envs.collect --dwell "
-                          "100`: each reached goal held for 0-100 more steps; 300k steps on Medium, 600k on Large), "
-                          "Medium's inverse head refit on the same mix: a model that has seen the agent stop", {},
+                          "100`: each reached goal held for 0-100 more steps; 150k / 300k / 600k steps on U-Maze / "
+                          "Medium / Large), the U-Maze and Medium inverse heads refit on the same mix: a model that "
+                          "has seen the agent stop", {},
                           f"{VARIANT_CHECKPOINTS}/{{maze}}-dwell.pt"),
     "rnn": Variant("the paper's GRU denoiser (width 128, same budget) with the shipped planner", {},
                    f"{VARIANT_CHECKPOINTS}/{{maze}}-rnn.pt"),
