@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import shlex
 import sys
 import time
@@ -37,6 +36,7 @@ from dfplan.cli import (
 from dfplan.config import (
     add_arguments,
     comma_floats,
+    comma_list,
     from_arguments,
     from_dict,
     positive_int,
@@ -67,14 +67,14 @@ def _dataset(env_id: str, extra: str = ""):
     from dfplan.data import Trajectories
     from envs.data import load_arrays
 
+    extras = [to_trajectories(load_arrays(name)) for name in comma_list(extra)]  # a missing one fails first
     base = maze_trajectories(_known_env(env_id), create=True)
-    extras = [to_trajectories(load_arrays(name)) for name in extra.split(",") if name]
     return Trajectories.concatenate([base, *extras]) if extras else base
 
 
 def _data_label(args: argparse.Namespace) -> str:
     """The ``data`` a model's metadata records: the env's dataset, plus any ``--extra-data``."""
-    return "+".join([args.env, *[name for name in args.extra_data.split(",") if name]])
+    return "+".join([args.env, *comma_list(args.extra_data)])
 
 
 def _command(args: argparse.Namespace) -> str:
@@ -114,17 +114,17 @@ def _train_baselines(args: argparse.Namespace) -> int:
     """
     from benchmarks.registry import TrainRequest, get_baseline
 
-    names = [name.strip() for name in args.agents.split(",") if name.strip()]
-    mazes = [maze.strip() for maze in args.mazes.split(",") if maze.strip()]
+    names, mazes = comma_list(args.agents), comma_list(args.mazes)
     baselines = {name: get_baseline(name) for name in names}  # unknown names fail before any training
     unknown = [maze for maze in mazes if f"maze2d-{maze}-v1" not in ENV_SPECS]
     if unknown or not mazes or not names:
         raise ValueError(f"need known mazes (umaze, medium, large) and baselines; got mazes {args.mazes!r}, "
                          f"agents {args.agents!r}")
-    missing = sorted({module for baseline in baselines.values() for module in baseline.requires
-                      if importlib.util.find_spec(module) is None})
+    missing = sorted({module for baseline in baselines.values() for module in baseline.missing()})
     if missing:
         raise ValueError(f"{', '.join(missing)} not installed (docs/baselines.md says how)")
+    for baseline in baselines.values():
+        baseline.check_preset(args.preset)
     finished = []
     for name, baseline in baselines.items():
         for maze in mazes:

@@ -93,7 +93,7 @@ def measure(env_id: str, runs: dict[str, Path], episodes: int, out: Path, comman
                          **facts, "train_minutes": None if facts["train_wall_s"] is None else round(facts["train_wall_s"] / 60, 1),
                          "score_mean": round(row.score_mean, 2), "score_sem": round(row.score_sem, 2),
                          "success_rate": row.success_rate, "n_episodes": episodes,
-                         **_renamed(stamp(began, command), wall_s="eval_wall_s")})
+                         **stamp(began, command, wall_key="eval_wall_s")})
             print(f"{env_id} {agent} {label}: {facts['steps']} steps, {rows[-1]['train_minutes']} min -> "
                   f"score {row.score_mean:.1f} ± {row.score_sem:.1f}", flush=True)
             upsert_json_rows([rows[-1]], out, KEY, WHAT, sort=True)
@@ -147,11 +147,6 @@ def _run_argument(text: str) -> tuple[str, Path]:
     if not sep or not folder:
         raise argparse.ArgumentTypeError(f"--run takes AGENT=FOLDER, got {text!r}")
     return agent, Path(folder)
-
-
-def _renamed(row: dict[str, Any], **names: str) -> dict[str, Any]:
-    """``row`` with keys renamed (``old=new``), in place of the old ones."""
-    return {names.get(key, key): value for key, value in row.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,6 +36,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 """The training subprocess's output, kept in its run folder."""
 
 
+def missing_modules(modules: tuple[str, ...]) -> list[str]:
+    """The importable module names of ``modules`` that are not installed."""
+    return [module for module in modules if importlib.util.find_spec(module) is None]
+
+
 @dataclass(frozen=True)
 class TrainRequest:
     """What to train: ``agent`` on ``env_id``'s dataset with ``preset`` and ``seed``."""
@@ -127,7 +132,7 @@ class AgentSpec:
 
     def missing(self) -> list[str]:
         """Its required packages that are not installed."""
-        return [module for module in self.requires if importlib.util.find_spec(module) is None]
+        return missing_modules(self.requires)
 
     own_model: bool = False
     """A variant with a model of its own (a retrained ablation), not the one of ``model_of``."""
@@ -305,7 +310,8 @@ def _df_spec(variant: str = "default", spec: Variant | None = None) -> AgentSpec
 class Baseline:
     """A trained baseline in ``agents/``: its module's ``train`` and its agent class.
 
-    The module meets one contract: ``train(env_id, preset, seed, out_dir, device, **train_options)
+    The module meets one contract: a ``PRESETS`` dict of training settings by name,
+    ``train(env_id, preset, seed, out_dir, device, **train_options)
     -> Path`` (resumes an unfinished ``out_dir``, returns a finished one at once) and
     ``finished_model(out_dir) -> Path | None``; the class has ``load(path, device, **options)``
     and a ``meta`` dict (``train_wall_s``, ``budget``, ``env``, ``seed``, ...).
@@ -321,6 +327,16 @@ class Baseline:
     """The env whose training run serves an evaluation env (one model per maze)."""
     requires: tuple[str, ...] = ()
     """Optional packages it needs beyond ``pip install .`` (importable module names)."""
+
+    def missing(self) -> list[str]:
+        """Its required packages that are not installed."""
+        return missing_modules(self.requires)
+
+    def check_preset(self, preset: str) -> None:
+        """Raise ``ValueError`` (listing the valid ones) unless its module's ``PRESETS`` name ``preset``."""
+        presets = importlib.import_module(self.module).PRESETS
+        if preset not in presets:
+            raise ValueError(f"unknown preset {preset!r} for {self.module}; valid: {', '.join(presets)}")
 
     def train(self, env_id: str, preset: str, seed: int, out_dir: Path, device: str = "auto",
               max_steps: int | None = None) -> Path:

@@ -47,6 +47,7 @@ from benchmarks.registry import (
     get_agent_spec,
 )
 from benchmarks.results import DEFAULT_RESULTS_PATH, ResultRow, load_rows, upsert_rows
+from dfplan.config import comma_list
 from dfplan.provenance import command_line
 from envs.mazes import ENV_IDS, get_env_spec
 
@@ -223,10 +224,6 @@ def agent_listing() -> str:
     return "\n".join(lines)
 
 
-def _csv(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -267,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         print(agent_listing())
         return 0
     try:
-        agents = list(DEFAULT_AGENTS) if args.agents is None else _csv(args.agents)
+        agents = list(DEFAULT_AGENTS) if args.agents is None else comma_list(args.agents)
         missing = {agent: get_agent_spec(agent).missing() for agent in agents}  # unknown names fail here
         missing = {agent: packages for agent, packages in missing.items() if packages}
         if missing and args.agents is not None:
@@ -277,14 +274,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipping {', '.join(missing)}: {', '.join(sorted({p for ps in missing.values() for p in ps}))} "
                   f"not installed ({OFFLINE_RL_INSTALL})")
             agents = [agent for agent in agents if agent not in missing]
-        env_ids = list(SUITES[args.suite]) if args.envs == "all" else [get_env_spec(e).env_id for e in _csv(args.envs)]
+        env_ids = list(SUITES[args.suite]) if args.envs == "all" else [get_env_spec(e).env_id for e in comma_list(args.envs)]
         resolve_device(args.device)  # an unknown or missing device fails here, not inside every job
         load_rows(args.results)  # a corrupt results file fails before any job runs, not after
         load_ledger(ledger_path(args.results))
     except ValueError as error:
         parser.error(str(error))
     try:
-        seeds = [int(s) for s in _csv(args.seeds)] if args.seeds is not None else list(preset.seeds)
+        seeds = [int(s) for s in comma_list(args.seeds)] if args.seeds is not None else list(preset.seeds)
     except ValueError:
         parser.error(f"--seeds takes comma-separated integers, got {args.seeds!r}")
     episodes = preset.episodes if args.episodes is None else args.episodes

@@ -148,6 +148,11 @@ def positive_int(text: str) -> int:
     return value
 
 
+def comma_list(text: str) -> list[str]:
+    """``"a, b,,c"`` as ``["a", "b", "c"]``: the items of a comma-separated flag, blanks dropped."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
 def comma_floats(text: str, name: str):
     """``"1,2.5"`` as a float64 array; ``ValueError`` naming flag ``--name`` otherwise."""
     import numpy as np

@@ -37,10 +37,10 @@ def command_line(module: str, argv: list[str] | None = None) -> str:
     return shlex.join(["python", "-m", module, *(sys.argv[1:] if argv is None else argv)])
 
 
-def stamp(began: float, command: str) -> dict[str, object]:
-    """Provenance of one measured row: wall seconds since ``began`` (``time.perf_counter()``), the
-    commit (:func:`git_commit`), the UTC date and the command."""
-    return {"wall_s": round(time.perf_counter() - began, 1), "commit": git_commit(),
+def stamp(began: float, command: str, wall_key: str = "wall_s") -> dict[str, object]:
+    """Provenance of one measured row: wall seconds since ``began`` (``time.perf_counter()``, under
+    ``wall_key``), the commit (:func:`git_commit`), the UTC date and the command."""
+    return {wall_key: round(time.perf_counter() - began, 1), "commit": git_commit(),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": command}
 
 

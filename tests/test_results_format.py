@@ -148,3 +148,5 @@ def test_measured_rows_are_stamped_with_wall_time_commit_date_and_command(monkey
     row = provenance.stamp(time.perf_counter() - 2.04, command)
     assert row["commit"] == "abc123" and row["command"] == command and row["wall_s"] == 2.0
     assert row["date"].endswith("+00:00")  # UTC, to the second
+    assert set(provenance.stamp(time.perf_counter(), command, wall_key="eval_wall_s")) == {"eval_wall_s", "commit",
+                                                                                          "date", "command"}
