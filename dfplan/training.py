@@ -111,7 +111,7 @@ class MetricsLog:
             f.write(json.dumps(row) + "\n")
 
 
-SNAPSHOT_MINUTES = (5.0, 10.0, 20.0, 40.0, 80.0)
+SNAPSHOT_MINUTES = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 240.0)
 """Training wall times (minutes) at which the baselines' runs keep a copy of their model (equal-compute curves)."""
 
 

@@ -183,6 +183,11 @@ def test_full_preset_is_diffusers_maze2d_budget_and_quick_is_smaller():
         assert quick.for_maze(maze).horizon == full.for_maze(maze).horizon
         assert quick.for_maze(maze).train_steps < full.for_maze(maze).train_steps
     assert diffuser_training.budget_text(full, "large") == "2M gradient steps × batch 64 (32 × 2 accumulated)"
+    long = PRESETS["cpu-long"]  # the cpu preset, five times as long
+    assert long == cpu.with_train_steps(150_000) and long.unet == cpu.unet
+    assert all(long.for_maze(m).train_steps == 5 * cpu.for_maze(m).train_steps for m in MAZES)
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        cpu.with_train_steps(0)
     with pytest.raises(ValueError, match="unknown preset"):
         diffuser_training.get_preset("slow")
     with pytest.raises(ValueError, match="unknown maze"):

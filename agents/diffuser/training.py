@@ -113,6 +113,12 @@ class DiffuserTrainConfig:
         return replace(self, **mazes, checkpoint_every=min(self.checkpoint_every, steps),
                        log_every=min(self.log_every, steps), diagnose_every=min(self.diagnose_every, steps))
 
+    def with_train_steps(self, steps: int) -> DiffuserTrainConfig:
+        """The same settings with exactly ``steps`` gradient steps on every maze."""
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        return replace(self, **{maze: replace(getattr(self, maze), train_steps=steps) for maze in MAZES})
+
     def model_config(self, maze: str) -> DiffuserConfig:
         """The model trained for ``maze``."""
         budget = self.for_maze(maze)
@@ -154,6 +160,10 @@ PRESETS: dict[str, DiffuserTrainConfig] = {
     # Full: the paper's budget (Diffuser's maze2d config), for a GPU.
     "full": DiffuserTrainConfig(),
 }
+# CPU, longer: the ``cpu`` preset five times as long (150k steps, ~4-5 h per maze on one thread,
+# resumable across sessions): where this machine's budget stops Diffuser, past the point
+# where the 30k-step ``cpu`` models were still improving.
+PRESETS["cpu-long"] = PRESETS["cpu"].with_train_steps(150_000)
 
 
 def get_preset(name: str) -> DiffuserTrainConfig:
