@@ -54,6 +54,7 @@ ACTION_MODES = ("diffused", "inverse", "pd", "feedforward", "pursuit")
 OUT_OF_RANGE_STD = 4.0
 """An observation entry or goal this many standard deviations of the model's data from its mean is warned about."""
 GUIDANCE_COSTS = ("goal", "learned", "reward", "none")
+FAR_WIDTH = 0.2  # width (units of length) of guidance_far's smooth step at far_radius
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ class PlannerConfig:
     velocity_weight: float = 0.05  # goal guidance: weight of the speed penalty near the goal (0 = off)
     velocity_radius: float = 0.5  # goal guidance: length scale of "near the goal" for that penalty and for guidance_near
     guidance_near: float = 1.0  # goal / learned guidance: gain on the guidance of an env whose agent is at its goal, 1 + (g − 1)·exp(−d / velocity_radius) at distance d (1 = off): a model that never saw stopping needs a firmer pull to stay
+    guidance_far: float = 1.0  # goal / learned guidance: gain on the guidance of an env whose agent is farther than far_radius from its goal, 1 + (g − 1)·σ((d − far_radius) / FAR_WIDTH) (1 = off): a firmer pull along the route that leaves the hold untouched
+    far_radius: float = 1.0  # goal / learned guidance: where guidance_far sets in (straight-line distance to the goal)
     support_weight: float = 0.0  # learned guidance: weight of the penalty on planned positions off the data's roadmap (through walls); 0 = off
     support_margin: float = 0.2  # learned guidance: distance to the nearest roadmap node that costs nothing
     action_mode: str = "pd"  # pd (track planned [position, velocity]: obs[:A], obs[A:2A]) | feedforward (the planned action plus that PD correction) | pursuit (follow the planned path: PD onto the planned position `lookahead` ahead) | diffused (execute the planned actions) | inverse (the learned inverse-dynamics head from the actual observation to the planned one inverse_lead steps ahead: the model's actions, closed loop, no gains)
@@ -100,8 +103,10 @@ class PlannerConfig:
             raise ValueError("horizon, replan_every, candidates and inverse_lead must be >= 1")
         if self.replan_near < 0:
             raise ValueError("replan_near must be >= 0 (0 = off)")
-        if not self.guidance_near > 0:
-            raise ValueError("guidance_near must be > 0 (1 = off)")
+        if not (self.guidance_near > 0 and self.guidance_far > 0):
+            raise ValueError("guidance_near and guidance_far must be > 0 (1 = off)")
+        if not self.far_radius >= 0:
+            raise ValueError("far_radius must be >= 0")
         if not self.inverse_tempo > 0 or not self.tempo_fade >= 0:
             raise ValueError("inverse_tempo must be > 0 and tempo_fade >= 0")
         if not (self.reward_weight >= 0 and self.goal_reach >= 0):
@@ -436,8 +441,9 @@ class DFPlanner(EpisodicAgent):
         cond = states if cond is None else cond
         rep = (lambda t: None if t is None else t.repeat_interleave(n, dim=0)) if n > 1 else (lambda t: t)
         cost = self._cost(rep(goals))
-        if cost is not None and goals is not None and cfg.guidance_near != 1 and cfg.guidance in ("goal", "learned"):
-            cost = _near_gain(cost, rep(self._near_factor(states, goals)))
+        if (cost is not None and goals is not None and (cfg.guidance_near != 1 or cfg.guidance_far != 1)
+                and cfg.guidance in ("goal", "learned")):
+            cost = _near_gain(cost, rep(self._distance_gain(states, goals)))
         matrix = None
         if init is not None:
             matrix = scheduling.warm_start(horizon, cfg.sampler.num_steps, kept, cfg.warm_start)
@@ -461,11 +467,14 @@ class DFPlanner(EpisodicAgent):
             tokens, scores = tokens[best], scores[best]
         return self._as_plan(states, goals, tokens, scores)
 
-    def _near_factor(self, states: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
-        """``guidance_near``'s per-env gain ``(B,)`` from the agents' distance to their goals."""
+    def _distance_gain(self, states: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
+        """Per-env guidance gain ``(B,)`` from the agents' distance to their goals:
+        ``guidance_near``'s at the goal times ``guidance_far``'s beyond ``far_radius``."""
         cfg, dims = self.config, goals.shape[-1]
-        near = torch.exp(-(states[:, :dims] - goals).norm(dim=-1) / cfg.velocity_radius)
-        return 1 + (cfg.guidance_near - 1) * near
+        distance = (states[:, :dims] - goals).norm(dim=-1)
+        near = torch.exp(-distance / cfg.velocity_radius)
+        far = torch.sigmoid((distance - cfg.far_radius) / FAR_WIDTH)
+        return (1 + (cfg.guidance_near - 1) * near) * (1 + (cfg.guidance_far - 1) * far)
 
     def _as_plan(self, states: torch.Tensor, goals: torch.Tensor | None, tokens: torch.Tensor,
                  scores: torch.Tensor | None) -> Plan:

@@ -209,6 +209,27 @@ def test_guidance_near_scales_the_guidance_of_an_agent_at_its_goal_and_fades_far
         PlannerConfig(guidance_near=0.0)
 
 
+def test_guidance_far_scales_the_guidance_of_an_agent_far_from_its_goal_and_leaves_the_goal_alone(tiny_maze_checkpoint):
+    obs, _ = envs.make("maze2d-umaze-v1").reset(seed=0)
+
+    def plan(goal_offset, scale, far_gain):
+        config = dataclasses.replace(FAST, guidance_far=far_gain, far_radius=1.0,
+                                     sampler=dataclasses.replace(FAST.sampler, guidance_scale=scale))
+        planner = DFPlanner.load(tiny_maze_checkpoint, device="cpu", config=config)
+        planner.reset(seed=3)
+        return planner.plan({**obs, "desired_goal": obs["observation"][:2] + goal_offset}).observations
+
+    at_goal, far = np.zeros(2), np.array([4.0, 0.0])  # σ((4 − 1) / 0.2) = 1 − 3e-7: the full gain
+    assert np.allclose(plan(far, 1.0, 2.0), plan(far, 2.0, 1.0), atol=1e-4)  # far: × 2
+    assert not np.allclose(plan(far, 1.0, 2.0), plan(far, 1.0, 1.0), atol=1e-3)
+    nearly_off = 1 + 1 / (1 + np.exp(5.0))  # at the goal: σ((0 − 1) / 0.2) = σ(−5) ≈ 0.007 of the extra gain
+    assert np.allclose(plan(at_goal, 1.0, 2.0), plan(at_goal, nearly_off, 1.0), atol=1e-4)
+    with pytest.raises(ValueError, match="guidance_far"):
+        PlannerConfig(guidance_far=0.0)
+    with pytest.raises(ValueError, match="far_radius"):
+        PlannerConfig(far_radius=-1.0)
+
+
 def test_replan_near_replans_often_only_at_the_goal(tiny_maze_checkpoint, monkeypatch):
     import dfplan.planner as planner_module
 
