@@ -53,17 +53,14 @@ def _change(*layers: dict[str, Any]) -> dict[str, Any]:
 DF_VARIANTS: dict[str, Variant] = {
     # the shipped planner as it is now, one option changed
     "no-replan-near": Variant("the shipped planner without replanning every 4 steps within 0.5 of the goal "
-                              "(`replan_near=0`: every 10 steps everywhere), measured before `guidance_far` (kept at 1): on "
-                              "Large the shipped DF before both",
-                              {"replan_near": 0, "guidance_far": 1.0}, on_shipped=True),
+                              "(`replan_near=0`: every 10 steps everywhere; on Large the shipped DF before it)",
+                              {"replan_near": 0}, on_shipped=True),
     "no-tempo": Variant("the shipped Medium planner without its faster approach (`inverse_tempo=1`: the inverse head "
                         "asked to reach the planned observation 20 steps ahead in 20, not in 10 fading to 20 within "
                         "0.5 of the goal)", {"inverse_tempo": 1.0, "tempo_fade": 0.0}, on_shipped=True),
-    "no-guidance-far": Variant("the shipped Large planner without its firmer pull along the route (`guidance_far=1`: "
-                               "the same guidance everywhere, not 2× beyond 1.0 of the goal; the shipped Large DF "
-                               "before it)", {"guidance_far": 1.0}, on_shipped=True),
     "guidance-far": Variant("the shipped planner with the guidance 2× firmer beyond 1.0 of the goal "
-                            "(`guidance_far=2`, as shipped on Large)", {"guidance_far": 2.0}, on_shipped=True),
+                            "(`guidance_far=2`): a firmer pull along the route that leaves the hold alone",
+                            {"guidance_far": 2.0}, on_shipped=True),
     # the shipped planner of the earlier lever rows (LEVER_BASE), one option changed
     "feedforward": Variant("the plan's own action plus the PD correction onto its states (`action_mode=feedforward`) "
                            "instead of PD alone: the model's actions, kept on the model's states",
@@ -180,8 +177,7 @@ LEVER_BASE: dict[str, Any] = {"action_mode": "pd", "guidance_near": 1.0, "replan
 """The shipped settings the earlier lever rows were measured on: PD tracking, no extra pull, no
 extra replanning and no faster approach at the goal. The shipped planners changed since (U-Maze
 and Medium act through their inverse-dynamics heads; Medium pulls 3× firmer at its goal and
-approaches at twice its plan's pace; Medium and Large replan every 4 steps at the goal; Large
-pulls 2× firmer beyond 1.0 of its goal), so a
+approaches at twice its plan's pace; Medium and Large replan every 4 steps at the goal), so a
 variant that is not ``on_shipped`` keeps these unless it names them, and reproduces the
 planner its row recorded."""
 
