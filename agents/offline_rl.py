@@ -112,6 +112,9 @@ PRESETS: dict[str, OfflineTrainConfig] = {
     # On one CPU thread: ~1 min of data preparation plus gradient steps of batch 256 measured at
     # 17-27 ms (IQL: ~7 min per maze) and 130-160 ms (CQL: ~20 min per maze).
     "quick": OfflineTrainConfig(iql_steps=15_000, cql_steps=8_000, checkpoint_every=500),
+    # Longer CPU runs (~1 h of IQL, ~1 h of CQL per maze on one thread; resumable): past the point
+    # where the quick models were still changing (IQL's Q loss still rising at 15k steps).
+    "cpu": OfflineTrainConfig(iql_steps=100_000, cql_steps=25_000, checkpoint_every=2_000),
     "full": OfflineTrainConfig(iql_steps=1_000_000, cql_steps=1_000_000, checkpoint_every=10_000),
 }
 """Named budgets; ``train(..., algorithm=...)`` picks the algorithm (IQL unless told)."""

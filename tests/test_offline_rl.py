@@ -163,8 +163,10 @@ def test_trained_model_is_self_describing(offline_rl, models, algorithm):
 
 
 def test_presets_budgets_and_config_validation(offline_rl, stream, models, tmp_path):
-    assert set(offline_rl.PRESETS) == {"quick", "full"}
-    full = offline_rl.PRESETS["full"]
+    assert set(offline_rl.PRESETS) == {"quick", "cpu", "full"}
+    quick, cpu, full = offline_rl.PRESETS["quick"], offline_rl.PRESETS["cpu"], offline_rl.PRESETS["full"]
+    assert quick.iql_steps < cpu.iql_steps < full.iql_steps and quick.cql_steps < cpu.cql_steps < full.cql_steps
+    assert (cpu.gamma, cpu.batch_size) == (quick.gamma, quick.batch_size)  # the same settings, longer
     assert full.iql_steps == full.cql_steps == 1_000_000
     assert offline_rl.get_preset("quick", "cql").gradient_steps == offline_rl.PRESETS["quick"].cql_steps
     assert offline_rl.budget_label(20_000, 256) == "20k gradient steps × batch 256"
