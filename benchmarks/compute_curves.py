@@ -107,6 +107,7 @@ def plot_curves(path: Path, png: Path) -> bool:
         return False
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
 
     envs = sorted({row["env"] for row in rows})
     fig = Figure(figsize=(4.5 * len(envs), 3.4))
@@ -119,11 +120,15 @@ def plot_curves(path: Path, png: Path) -> bool:
             minutes, scores, sems = zip(*points, strict=True)
             ax.errorbar(minutes, scores, yerr=sems, marker="o", capsize=3, label=agent)
         ax.set_xscale("log")
-        ax.set_xlabel("training wall time (min, one CPU thread unless the row says otherwise)")
+        longest = max(row["train_minutes"] for row in rows if row["env"] == env_id)
+        ticks = [m for m in (5, 10, 20, 40, 80, 160, 320, 640) if m <= 2 * longest]
+        ax.set_xticks(ticks, [f"{m:g}" for m in ticks])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("training wall time (min, one CPU thread)")
         ax.set_ylabel("D4RL-normalized score")
         ax.set_title(env_id)
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     atomic_savefig(fig, png, dpi=90, metadata={"Software": None})
     return True
