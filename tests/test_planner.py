@@ -191,15 +191,19 @@ def test_guidance_pulls_plans_towards_the_goal(tiny_maze_checkpoint):
     assert distance[5.0] < distance[0.0]
 
 
-def test_guidance_near_scales_the_guidance_of_an_agent_at_its_goal_and_fades_far_from_it(tiny_maze_checkpoint):
+def _plan_towards(checkpoint, goal_offset, scale, **config):
+    """The tiny model's plan from the U-Maze reset (seed 0) to a goal ``goal_offset`` away, at
+    guidance scale ``scale`` with the other ``config`` fields set (sampling seed 3)."""
     obs, _ = envs.make("maze2d-umaze-v1").reset(seed=0)
+    config = dataclasses.replace(FAST, **config, sampler=dataclasses.replace(FAST.sampler, guidance_scale=scale))
+    planner = DFPlanner.load(checkpoint, device="cpu", config=config)
+    planner.reset(seed=3)
+    return planner.plan({**obs, "desired_goal": obs["observation"][:2] + goal_offset}).observations
 
+
+def test_guidance_near_scales_the_guidance_of_an_agent_at_its_goal_and_fades_far_from_it(tiny_maze_checkpoint):
     def plan(goal_offset, scale, near):
-        config = dataclasses.replace(FAST, guidance_near=near, velocity_radius=0.02,
-                                     sampler=dataclasses.replace(FAST.sampler, guidance_scale=scale))
-        planner = DFPlanner.load(tiny_maze_checkpoint, device="cpu", config=config)
-        planner.reset(seed=3)
-        return planner.plan({**obs, "desired_goal": obs["observation"][:2] + goal_offset}).observations
+        return _plan_towards(tiny_maze_checkpoint, goal_offset, scale, guidance_near=near, velocity_radius=0.02)
 
     at_goal, far = np.zeros(2), np.array([2.0, 0.0])  # far: exp(-2 / 0.02) = 0, a gain of 1
     assert np.allclose(plan(at_goal, 1.0, 3.0), plan(at_goal, 3.0, 1.0), atol=1e-5)  # at the goal: × 3
@@ -210,14 +214,8 @@ def test_guidance_near_scales_the_guidance_of_an_agent_at_its_goal_and_fades_far
 
 
 def test_guidance_far_scales_the_guidance_of_an_agent_far_from_its_goal_and_leaves_the_goal_alone(tiny_maze_checkpoint):
-    obs, _ = envs.make("maze2d-umaze-v1").reset(seed=0)
-
     def plan(goal_offset, scale, far_gain):
-        config = dataclasses.replace(FAST, guidance_far=far_gain, far_radius=1.0,
-                                     sampler=dataclasses.replace(FAST.sampler, guidance_scale=scale))
-        planner = DFPlanner.load(tiny_maze_checkpoint, device="cpu", config=config)
-        planner.reset(seed=3)
-        return planner.plan({**obs, "desired_goal": obs["observation"][:2] + goal_offset}).observations
+        return _plan_towards(tiny_maze_checkpoint, goal_offset, scale, guidance_far=far_gain, far_radius=1.0)
 
     at_goal, far = np.zeros(2), np.array([4.0, 0.0])  # σ((4 − 1) / 0.2) = 1 − 3e-7: the full gain
     assert np.allclose(plan(far, 1.0, 2.0), plan(far, 2.0, 1.0), atol=1e-4)  # far: × 2
