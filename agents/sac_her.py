@@ -116,10 +116,13 @@ PRESETS: dict[str, SACHERConfig] = {
     # step of batch 256 per env step dominates; the env alone runs ~6500 steps/s), so 25k env
     # steps take ~8-10 minutes per maze.
     "quick": SACHERConfig(umaze_steps=25_000, medium_steps=25_000, large_steps=25_000, checkpoint_every=5_000),
+    # Four times quick, for a background run per maze (~35-40 min alone on one thread).
+    "cpu": SACHERConfig(umaze_steps=100_000, medium_steps=100_000, large_steps=100_000, checkpoint_every=10_000),
     "full": SACHERConfig(umaze_steps=1_000_000, medium_steps=1_000_000, large_steps=1_000_000,
                          checkpoint_every=50_000),
 }
-"""Named budgets: ``quick`` (one CPU thread, ~10 min per maze) and ``full`` (1M env steps per maze)."""
+"""Named budgets: ``quick`` (one CPU thread, ~10 min per maze), ``cpu`` (100k env steps, ~40 min per maze)
+and ``full`` (1M env steps per maze)."""
 
 
 def get_preset(name: str) -> SACHERConfig:

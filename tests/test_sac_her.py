@@ -250,13 +250,14 @@ def test_bad_observations_and_arguments_rejected(agent, tmp_path):
         SACHERConfig(umaze_steps=1, medium_steps=1, large_steps=1, goal_selection_strategy="past")
 
 
-def test_presets_budget_the_quick_run_per_maze_and_the_full_run_at_one_million_steps():
+def test_presets_budget_quick_and_cpu_runs_per_maze_and_the_full_run_at_one_million_steps():
     from agents.sac_her import budget_label
 
-    assert set(PRESETS) == {"quick", "full"}
+    assert set(PRESETS) == {"quick", "cpu", "full"}
     for maze in ("umaze", "medium", "large"):
         assert PRESETS["full"].steps_for(maze) == 1_000_000
         assert 10_000 <= PRESETS["quick"].steps_for(maze) <= 60_000
+        assert PRESETS["quick"].steps_for(maze) < PRESETS["cpu"].steps_for(maze) < PRESETS["full"].steps_for(maze)
         assert PRESETS["quick"].learning_starts >= MAZES[maze].episode_steps
     assert budget_label(1_000_000) == "1M env steps (online)"
     assert budget_label(25_000) == "25k env steps (online)"
