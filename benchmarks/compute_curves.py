@@ -81,11 +81,19 @@ def load_agent(agent: str, path: Path, env_id: str) -> tuple[Any, dict]:
                    "device": meta.get("device"), "preset": meta.get("preset")}
 
 
-def measure(env_id: str, runs: dict[str, Path], episodes: int, out: Path, command: str) -> list[dict]:
-    """Evaluate every model of every run; upsert and return the rows."""
+def measure(env_id: str, runs: dict[str, Path], episodes: int, out: Path, command: str,
+            skip_measured: bool = False) -> list[dict]:
+    """Evaluate every model of every run; upsert and return the rows. ``skip_measured``: leave out a
+    model whose row is already in ``out`` for the same file and episode count (extending a curve
+    with a run's newer snapshots)."""
+    measured = ({(row["env"], row["agent"], row["model"], row.get("file"), row.get("n_episodes"))
+                 for row in read_json_rows(out, KEY, WHAT)} if skip_measured else set())
     rows = []
     for agent, run in runs.items():
         for label, path in run_models(agent, run):
+            if (env_id, agent, label, str(path), episodes) in measured:
+                print(f"{env_id} {agent} {label}: measured already, skipped", flush=True)
+                continue
             built, facts = load_agent(agent, path, env_id)
             began = time.perf_counter()
             row = evaluate(built, env_id, episodes, 0, agent_name=agent, batch_size=min(episodes, 50)).row
@@ -161,10 +169,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="AGENT=RUN_FOLDER (agent: df, diffuser or iql); repeatable")
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--out", type=Path, default=CURVES_PATH)
+    parser.add_argument("--skip-measured", action="store_true",
+                        help="leave out models whose row (same file, same episodes) is already in --out")
     args = parser.parse_args(argv)
     command = command_line("benchmarks.compute_curves", argv)
     try:
-        measure(args.env, dict(args.runs), args.episodes, args.out, command)
+        measure(args.env, dict(args.runs), args.episodes, args.out, command, args.skip_measured)
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

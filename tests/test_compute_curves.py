@@ -47,6 +47,27 @@ def test_curves_are_measured_upserted_and_plotted(tmp_path, tiny_maze_checkpoint
     assert "| maze2d-umaze-v1 | df | 2.5 min | 100 | 2.5 |" in compute_curves.curves_table(out)
 
 
+def test_skip_measured_evaluates_only_the_models_not_yet_in_the_curves_file(tmp_path, tiny_maze_checkpoint, monkeypatch):
+    run = make_run(tmp_path, tiny_maze_checkpoint)
+    loaded = []
+
+    def load(agent, path, env_id):
+        loaded.append(path.name)
+        return RandomAgent(seed=0), {"steps": 100, "train_wall_s": 60.0, "device": "cpu", "preset": "quick"}
+
+    monkeypatch.setattr(compute_curves, "load_agent", load)
+    out = tmp_path / "curves.json"
+    args = ["--env", "maze2d-umaze-v1", "--episodes", "2", "--run", f"df={run}", "--out", str(out)]
+    assert compute_curves.main(args) == 0
+    first = len(loaded)
+    (run / "snapshots" / "checkpoint-20min.pt").write_bytes((run / "snapshots" / "checkpoint-10min.pt").read_bytes())
+    assert compute_curves.main([*args, "--skip-measured"]) == 0
+    assert loaded[first:] == ["checkpoint-20min.pt"]  # only the new snapshot
+    assert compute_curves.main([*args[:3], "3", *args[4:], "--skip-measured"]) == 0
+    assert len(loaded) == first + 1 + first + 1  # another episode count is another measurement: all again
+    assert len(json.loads(out.read_text())) == first + 1
+
+
 def test_bad_run_arguments_are_clear_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         compute_curves.main(["--run", "df"])
