@@ -213,7 +213,7 @@ def build_model(config: SACHERConfig, env_id: str, seed: int, device: str = "aut
 
 
 def train(env_id: str, preset: str, seed: int, out_dir: str | os.PathLike, device: str = "auto",
-          config: SACHERConfig | None = None, *, progress: bool = False, max_steps: int | None = None) -> Path:
+          config: SACHERConfig | None = None, *, progress: bool = True, max_steps: int | None = None) -> Path:
     """Train SAC + HER online for ``env_id``'s maze; returns ``out_dir/model.zip``.
 
     ``env_id`` may be ``maze2d-*`` or ``multi2d-*``: both train on ``multi2d-<maze>-v1``.
