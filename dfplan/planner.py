@@ -87,6 +87,8 @@ class PlannerConfig:
     lookahead: float = 0.5  # pursuit: how far ahead along the planned path to aim (units of position)
     kp: float = 10.0  # pd: position gain
     kd: float = 1.0  # pd: velocity gain
+    goal_rest: float = 0.0  # learned guidance: condition the plan on the goal at rest (replacement, as Diffuser imposes its goal) from the token where the cost-to-go says the agent arrives, ceil(goal_rest · steps-to-go / frame_stack) + rest_margin, on (0 = off; 1 = at the data's median speed): the stop that data which never rests does not teach, planned by the model up to it
+    rest_margin: int = 1  # goal_rest: tokens of slack after the estimated arrival
     goal_hold: float = 0.0  # within this distance of obs['desired_goal'], PD onto the goal at rest instead of the plan (0 = off; the oracle's hold switched on by the known goal: a labelled variant, not DF)
     history_tokens: int = 0  # executed tokens fed back as clean context (0 = condition on the current obs only)
     candidates: int = 1  # plans sampled per replan; the lowest-cost one is executed
@@ -124,6 +126,11 @@ class PlannerConfig:
                              "set candidates=1, warm_start=0 and a guidance other than 'none'")
         if not self.goal_hold >= 0:
             raise ValueError("goal_hold must be >= 0 (0 = off)")
+        if not self.goal_rest >= 0 or self.rest_margin < 0:
+            raise ValueError("goal_rest and rest_margin must be >= 0 (goal_rest 0 = off)")
+        if self.goal_rest and (self.guidance != "learned" or self.search.width):
+            raise ValueError("goal_rest estimates the arrival with the learned cost-to-go and conditions one "
+                             "sampling run: set guidance='learned' and search.width=0")
 
 
 @dataclass
@@ -287,8 +294,8 @@ class DFPlanner(EpisodicAgent):
         began = time.perf_counter()
         batch = self._as_batch(obs)
         states = batch.states.astype(np.float32)
-        if self.config.goal_hold:
-            self._check_hold(batch.goals)  # before any episode state changes
+        if self.config.goal_hold or self.config.goal_rest:
+            self._check_goal_state(batch.goals)  # before any episode state changes
         if len(self._envs) != len(states):
             self._envs = [_EnvState() for _ in states]
         for env, state in zip(self._envs, states, strict=True):
@@ -447,6 +454,9 @@ class DFPlanner(EpisodicAgent):
         matrix = None
         if init is not None:
             matrix = scheduling.warm_start(horizon, cfg.sampler.num_steps, kept, cfg.warm_start)
+        known = known_mask = None
+        if cfg.goal_rest and goals is not None:
+            known, known_mask = self._rest_tokens(states, goals, horizon)
         token_cond = context_token_cond = None
         if self.token_cond == "goal":  # goals are present: _as_batch checked
             token_cond = goals[:, None, :].expand(-1, horizon, -1)
@@ -458,7 +468,8 @@ class DFPlanner(EpisodicAgent):
             return self._as_plan(states, goals, found.tokens, found.cost)
         tokens = sample(self.model, rep(cond), horizon, cfg.sampler, cost=cost, context=rep(context),
                         token_cond=rep(token_cond), context_token_cond=rep(context_token_cond),
-                        matrix=matrix, init=rep(init), generator=self.generator, on_row=on_row)  # (B·n, H, D)
+                        matrix=matrix, init=rep(init), known=rep(known), known_mask=rep(known_mask),
+                        generator=self.generator, on_row=on_row)  # (B·n, H, D)
         scores = None
         if n > 1 or cost is not None:
             with torch.no_grad():
@@ -466,6 +477,27 @@ class DFPlanner(EpisodicAgent):
             best = scores.view(-1, n).argmin(-1) + torch.arange(len(states), device=tokens.device) * n
             tokens, scores = tokens[best], scores[best]
         return self._as_plan(states, goals, tokens, scores)
+
+    def _rest_tokens(self, states: torch.Tensor, goals: torch.Tensor,
+                     horizon: int) -> tuple[torch.Tensor, torch.Tensor] | tuple[None, None]:
+        """``goal_rest``: raw tokens of the goal at rest (action 0, reward 1, position the goal, the rest
+        of the observation 0), ``(B, horizon, D)``, and the mask ``(B, horizon)`` of the tokens from each
+        env's estimated arrival on; ``(None, None)`` where no env arrives within the horizon."""
+        layout, cfg, device = self.layout, self.config, states.device
+        fs, batch, steps = layout.frame_stack, len(states), horizon * layout.frame_stack
+        if goals.shape[-1] != layout.action_dim or layout.obs_dim < 2 * layout.action_dim:
+            raise ValueError("goal_rest needs goals that are positions obs[:A] with velocity obs[A:2A]; set goal_rest=0")
+        with torch.no_grad():
+            to_go = self.cost_to_go.steps(states, goals)  # (B,) env steps at the data's median speed
+        arrival = torch.ceil(cfg.goal_rest * to_go / fs).long() + cfg.rest_margin
+        mask = torch.arange(horizon, device=device)[None] >= arrival[:, None]
+        if not bool(mask.any()):
+            return None, None
+        obs = torch.zeros(batch, steps, layout.obs_dim, device=device)
+        obs[..., : goals.shape[-1]] = goals[:, None]
+        rewards = torch.ones(batch, steps, device=device) if layout.use_reward else None
+        known = layout.to_tokens(torch.zeros(batch, steps, layout.action_dim, device=device), rewards, obs)
+        return known, mask
 
     def _distance_gain(self, states: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
         """Per-env guidance gain ``(B,)`` from the agents' distance to their goals:
@@ -566,11 +598,11 @@ class DFPlanner(EpisodicAgent):
                 action = action + env.plan_actions[j]
         return np.clip(action, self.action_low, self.action_high).astype(np.float32)
 
-    def _check_hold(self, goals: np.ndarray | None) -> None:
-        dims = self.layout.action_dim
+    def _check_goal_state(self, goals: np.ndarray | None) -> None:
+        dims, what = self.layout.action_dim, "goal_hold" if self.config.goal_hold else "goal_rest"
         if goals is None or goals.shape[-1] != dims or self.layout.obs_dim < 2 * dims:
-            raise ValueError("goal_hold needs dict observations whose desired_goal is a position "
-                             "[obs[:A]] with velocity obs[A:2A]; set goal_hold=0")
+            raise ValueError(f"{what} needs dict observations whose desired_goal is a position "
+                             f"[obs[:A]] with velocity obs[A:2A]; set {what}=0")
 
     def _hold(self, actions: np.ndarray, states: np.ndarray, goals: np.ndarray) -> np.ndarray:
         """``goal_hold``: where the position is within ``goal_hold`` of the goal, PD onto the goal at rest."""

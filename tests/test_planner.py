@@ -285,6 +285,42 @@ def test_learned_guidance_uses_the_cost_to_go_beside_the_checkpoint(tiny_maze_ch
         DFPlanner(model, learned)
 
 
+def test_goal_rest_pins_the_plan_to_the_goal_at_rest_from_the_estimated_arrival(tiny_maze_checkpoint, umaze_data):
+    from dfplan.cost_to_go import CostToGo
+
+    cost_to_go = CostToGo.fit(umaze_data)
+    learned = dataclasses.replace(FAST, guidance="learned")
+    plain = DFPlanner(DFPlanner.load(tiny_maze_checkpoint, device="cpu").model, learned, cost_to_go=cost_to_go)
+    rest = plain.with_config(dataclasses.replace(learned, goal_rest=1.0, rest_margin=0))
+    obs, _ = envs.make("maze2d-umaze-v1").reset(seed=0)
+    position = obs["observation"][:2]
+    near = {**obs, "desired_goal": position + np.array([0.1, 0.0], np.float32)}
+    far = {**obs, "desired_goal": np.array([3.0, 3.0], np.float32)}  # across the U: more than the 40-step horizon
+    fs = rest.layout.frame_stack
+    to_go = float(cost_to_go.steps(torch.tensor(obs["observation"])[None], torch.tensor(near["desired_goal"])[None])[0])
+    arrival = int(np.ceil(to_go / fs))
+    assert arrival < FAST.horizon
+    plan = rest.plan(near)
+    pinned = plan.observations[0, arrival * fs :]
+    np.testing.assert_allclose(pinned[:, :2], np.broadcast_to(near["desired_goal"], pinned[:, :2].shape), atol=1e-5)
+    np.testing.assert_allclose(pinned[:, 2:], 0.0, atol=1e-5)  # at rest
+    np.testing.assert_allclose(plan.actions[0, arrival * fs :], 0.0, atol=1e-5)
+    if arrival:
+        assert not np.allclose(plan.observations[0, : arrival * fs, 2:], 0.0)  # the model's own approach before it
+    # no env arrives within the horizon: nothing is imposed, the plan is the plain one
+    plain.reset(seed=0)
+    rest.reset(seed=0)
+    np.testing.assert_array_equal(rest.plan(far).observations, plain.plan(far).observations)
+    with pytest.raises(ValueError, match="goal_rest needs"):
+        rest.act(obs["observation"])  # a flat observation has no goal to rest at
+    assert rest._envs == []  # refused before any episode state changed
+    for bad in ({"goal_rest": -1.0}, {"goal_rest": 1.0, "rest_margin": -1}, {"goal_rest": float("nan")}):
+        with pytest.raises(ValueError, match="goal_rest"):
+            dataclasses.replace(learned, **bad)
+    with pytest.raises(ValueError, match="goal_rest estimates the arrival"):
+        dataclasses.replace(FAST, goal_rest=1.0)  # straight-line guidance has no cost-to-go to estimate it
+
+
 def test_bad_observations_get_clear_errors(planner):
     env = envs.make("maze2d-umaze-v1")
     obs, info = env.reset(seed=0)
