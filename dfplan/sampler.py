@@ -19,7 +19,9 @@ gradient over sampled futures.
 Known tokens (replacement conditioning, as Diffuser imposes start and goal): tokens
 marked in ``known_mask`` are overwritten after every row by the given raw values
 forward-diffused to the row's level, so a model that cannot cache a past (a
-non-causal, full-sequence one) is conditioned on frames inside its window.
+non-causal, full-sequence one) is conditioned on frames inside its window. The guidance cost
+reads them at their imposed values (no gradient through the model's prediction of them). In a
+causal model a known token conditions the tokens after it, never those before.
 """
 
 from __future__ import annotations
@@ -148,6 +150,8 @@ def sample(
     if known is not None or known_mask is not None:
         known = _check_known(model, known, known_mask, (batch, horizon, dim))
         x = _impose_known(model, x, known, known_mask, levels[0].expand(batch, horizon), generator)
+        if guided:  # the cost reads known tokens as imposed, not as the model predicts them from noise
+            cost = _with_known(cost, model.normalizer.unnormalize(known), known_mask)
 
     for m in range(len(levels) - 1):
         k_from = levels[m].expand(batch, horizon)
@@ -228,6 +232,13 @@ def _check_known(model: DiffusionForcing, known: Tensor | None, known_mask: Tens
         raise ValueError(f"known_mask must be a bool tensor (B, horizon) = {shape[:2]}, got {got}")
     _check_finite("known", known)
     return model.normalizer.normalize(known)
+
+
+def _with_known(cost: Cost, known: Tensor, known_mask: Tensor) -> Cost:
+    """``cost`` of the plan with raw ``known`` tokens in place where ``known_mask``: they count at their
+    imposed values and carry no gradient, so they steer no other token through the model's
+    (noisy) predictions of them."""
+    return lambda x0: cost(torch.where(known_mask[..., None], known, x0))
 
 
 def _impose_known(model: DiffusionForcing, x: Tensor, known: Tensor, known_mask: Tensor, k: Tensor,

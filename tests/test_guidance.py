@@ -112,3 +112,25 @@ def test_on_row_sees_every_row_and_a_clean_token_stays_as_it_ends(trained_walk_m
         clean = k_before[0] == 0  # tokens left clean by a row are reported as themselves from then on ...
         assert torch.allclose(x0_after[:, clean], out[:, clean], atol=1e-5)  # ... and are what the sample ends with
     assert (seen[-1][2] == 0).all()
+
+
+def test_guidance_reads_known_tokens_as_imposed_not_as_predicted(trained_walk_model):
+    model = trained_walk_model
+    cond = torch.full((8, 1), 1.0)
+    known = torch.full((8, 8, model.layout.token_dim), -2.0)
+    mask = torch.zeros(8, 8, dtype=torch.bool)
+    mask[:, 5:] = True  # the last three tokens imposed
+
+    def late(x0):  # a cost on the imposed tokens only
+        return model.layout.observations(x0)[:, 5:].pow(2).mean(dim=(1, 2))
+
+    def run(cost, scale=3.0):
+        return sample(model, cond, 8, SamplerConfig(num_steps=10, schedule="full_sequence", guidance_scale=scale),
+                      cost=cost, known=known, known_mask=mask, generator=torch.Generator().manual_seed(0))
+
+    unguided, guided = run(None, 0.0), run(late)
+    torch.testing.assert_close(guided[:, 5:], known[:, 5:])  # imposed at the end
+    # imposed, the cost is a constant: no gradient through the model's noisy predictions of them
+    torch.testing.assert_close(guided, unguided)
+    free = run(lambda x0: model.layout.observations(x0)[:, :5].mean(dim=(1, 2)))  # a cost on the free tokens
+    assert model.layout.observations(free)[:, :5].mean() < model.layout.observations(unguided)[:, :5].mean() - 0.1
