@@ -20,6 +20,8 @@ STRAIGHT_LINE: dict[str, Any] = {**EPISODE_END, "guidance": "goal", "sampler": {
 PAPER_SAMPLER: dict[str, Any] = {**EPISODE_END, "sampler": {"schedule": "pyramid", "num_steps": 50}}
 SELF_GUIDED: dict[str, Any] = {"guidance": "goal", "goal_reach": 0.7, "velocity_weight": 1.0, "action_mode": "inverse",
                                "sampler": {"guidance_scale": 0.5}}
+PRE_REST: dict[str, Any] = {"goal_rest": 0.0, "velocity_weight": 1.0}
+"""The shipped settings before the Large planner imposed the goal at rest (2026-12-02)."""
 VARIANT_CHECKPOINTS = "results/checkpoints/df-variants"
 """Where the retrained ablation models live (repository-relative; not in the wheel)."""
 
@@ -52,15 +54,23 @@ def _change(*layers: dict[str, Any]) -> dict[str, Any]:
 
 DF_VARIANTS: dict[str, Variant] = {
     # the shipped planner as it is now, one option changed
+    "goal-rest-head": Variant("the shipped planner with the goal at rest imposed from one token after its "
+                              "estimated arrival (`goal_rest=1`, `rest_margin=1`, `velocity_weight=0.05`): near the "
+                              "goal the inverse head's 20-step lead reaches the imposed tokens, so it is a hold "
+                              "through the model's own head, not the model's plan: labelled, not DF",
+                              {"goal_rest": 1.0, "rest_margin": 1, "velocity_weight": 0.05}, on_shipped=True),
+    "no-goal-rest": Variant("the shipped planner without the goal at rest imposed after its estimated arrival and with "
+                            "the firmer speed penalty at the goal (`goal_rest=0`, `velocity_weight=1`: on Large the "
+                            "shipped DF before it)", {"goal_rest": 0.0, "velocity_weight": 1.0}, on_shipped=True),
     "no-replan-near": Variant("the shipped planner without replanning every 4 steps within 0.5 of the goal "
-                              "(`replan_near=0`: every 10 steps everywhere; on Large the shipped DF before it)",
-                              {"replan_near": 0}, on_shipped=True),
+                              "(`replan_near=0`: every 10 steps everywhere; on Large the shipped DF before it and "
+                              "before `goal_rest`)", {"replan_near": 0, **PRE_REST}, on_shipped=True),
     "no-tempo": Variant("the shipped Medium planner without its faster approach (`inverse_tempo=1`: the inverse head "
                         "asked to reach the planned observation 20 steps ahead in 20, not in 10 fading to 20 within "
                         "0.5 of the goal)", {"inverse_tempo": 1.0, "tempo_fade": 0.0}, on_shipped=True),
     "guidance-far": Variant("the shipped planner with the guidance 2× firmer beyond 1.0 of the goal "
-                            "(`guidance_far=2`): a firmer pull along the route that leaves the hold alone",
-                            {"guidance_far": 2.0}, on_shipped=True),
+                            "(`guidance_far=2`): a firmer pull along the route that leaves the hold alone (on Large "
+                            "the planner before `goal_rest`)", {"guidance_far": 2.0, **PRE_REST}, on_shipped=True),
     # the shipped planner of the earlier lever rows (LEVER_BASE), one option changed
     "feedforward": Variant("the plan's own action plus the PD correction onto its states (`action_mode=feedforward`) "
                            "instead of PD alone: the model's actions, kept on the model's states",
@@ -173,11 +183,12 @@ DF_VARIANTS: dict[str, Variant] = {
 """DF variants: no retraining unless ``checkpoint`` names a retrained model."""
 
 LEVER_BASE: dict[str, Any] = {"action_mode": "pd", "guidance_near": 1.0, "replan_near": 0, "inverse_tempo": 1.0,
-                              "tempo_fade": 0.0, "guidance_far": 1.0}
+                              "tempo_fade": 0.0, "guidance_far": 1.0, **PRE_REST}
 """The shipped settings the earlier lever rows were measured on: PD tracking, no extra pull, no
 extra replanning and no faster approach at the goal. The shipped planners changed since (U-Maze
 and Medium act through their inverse-dynamics heads; Medium pulls 3× firmer at its goal and
-approaches at twice its plan's pace; Medium and Large replan every 4 steps at the goal), so a
+approaches at twice its plan's pace; Medium and Large replan every 4 steps at the goal; Large
+imposes the goal at rest after its estimated arrival with a lighter speed penalty), so a
 variant that is not ``on_shipped`` keeps these unless it names them, and reproduces the
 planner its row recorded."""
 
