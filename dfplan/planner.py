@@ -485,8 +485,7 @@ class DFPlanner(EpisodicAgent):
         env's estimated arrival on; ``(None, None)`` where no env arrives within the horizon."""
         layout, cfg, device = self.layout, self.config, states.device
         fs, batch, steps = layout.frame_stack, len(states), horizon * layout.frame_stack
-        if goals.shape[-1] != layout.action_dim or layout.obs_dim < 2 * layout.action_dim:
-            raise ValueError("goal_rest needs goals that are positions obs[:A] with velocity obs[A:2A]; set goal_rest=0")
+        self._check_goal_state(goals)  # plan() reaches here without act()'s check
         with torch.no_grad():
             to_go = self.cost_to_go.steps(states, goals)  # (B,) env steps at the data's median speed
         arrival = torch.ceil(cfg.goal_rest * to_go / fs).long() + cfg.rest_margin
@@ -598,7 +597,7 @@ class DFPlanner(EpisodicAgent):
                 action = action + env.plan_actions[j]
         return np.clip(action, self.action_low, self.action_high).astype(np.float32)
 
-    def _check_goal_state(self, goals: np.ndarray | None) -> None:
+    def _check_goal_state(self, goals: np.ndarray | torch.Tensor | None) -> None:
         dims, what = self.layout.action_dim, "goal_hold" if self.config.goal_hold else "goal_rest"
         if goals is None or goals.shape[-1] != dims or self.layout.obs_dim < 2 * dims:
             raise ValueError(f"{what} needs dict observations whose desired_goal is a position "
