@@ -38,6 +38,14 @@ def rotary(x: Tensor, rot: Rotation) -> Tensor:
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
 
+def attention_mask(length: int, past_len: int, causal: bool, device: torch.device) -> Tensor:
+    """Which keys each of ``length`` new queries sees, ``(length, past_len + length)``: all of them, or,
+    when ``causal``, query ``i`` (absolute position ``past_len + i``) sees keys ``0 .. past_len + i``.
+    Built once per forward pass and shared by every block."""
+    allowed = torch.ones(length, past_len + length, dtype=torch.bool, device=device)
+    return allowed.tril(past_len) if causal else allowed
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, width: int, heads: int, dropout: float, causal: bool = True) -> None:
         super().__init__()
@@ -45,20 +53,15 @@ class CausalSelfAttention(nn.Module):
         self.qkv = nn.Linear(width, 3 * width)
         self.proj = nn.Linear(width, width)
 
-    def forward(self, x: Tensor, rot: Rotation, past: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, x: Tensor, rot: Rotation, past: tuple[Tensor, Tensor] | None,
+                allowed: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         batch, length, width = x.shape
         q, k, v = self.qkv(x).split(width, dim=-1)
         shape = (batch, length, self.heads, width // self.heads)
         q, k, v = (t.view(shape).transpose(1, 2) for t in (q, k, v))  # (B, H, L, hs)
         q, k = rotary(q, rot), rotary(k, rot)
-        past_len = 0
         if past is not None:
-            past_len = past[0].shape[2]
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
-        # causal: query i (absolute position past_len + i) sees keys 0 .. past_len + i
-        allowed = torch.ones(length, past_len + length, dtype=torch.bool, device=x.device)
-        if self.causal:
-            allowed = allowed.tril(past_len)
         drop = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=drop)  # (B, H, L, hs)
         y = y.transpose(1, 2).reshape(batch, length, width)
@@ -72,8 +75,9 @@ class Block(nn.Module):
         self.attn = CausalSelfAttention(width, heads, dropout, causal)
         self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width), nn.Dropout(dropout))
 
-    def forward(self, x: Tensor, rot: Rotation, past: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor, Tensor]:
-        attended, k, v = self.attn(self.norm1(x), rot, past)
+    def forward(self, x: Tensor, rot: Rotation, past: tuple[Tensor, Tensor] | None,
+                allowed: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        attended, k, v = self.attn(self.norm1(x), rot, past, allowed)
         x = x + attended
         return x + self.mlp(self.norm2(x)), k, v
 
@@ -105,10 +109,11 @@ class TransformerDenoiser(Denoiser):
             offset = cache.length
         length = h.shape[1]
         rot = rotation(torch.arange(offset, offset + length, device=x.device), h.shape[-1] // self.heads, h.dtype)
+        allowed = attention_mask(length, offset, self.causal, x.device)
         new_tensors: list[Tensor] = []
         for i, block in enumerate(self.blocks):
             past = None if cache is None else (cache.tensors[2 * i], cache.tensors[2 * i + 1])
-            h, keys, values = block(h, rot, past)
+            h, keys, values = block(h, rot, past, allowed)
             new_tensors += [keys, values]
         if cache is None:
             h = h[:, 1:]
