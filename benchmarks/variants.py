@@ -59,9 +59,13 @@ DF_VARIANTS: dict[str, Variant] = {
                               "goal the inverse head's 20-step lead reaches the imposed tokens, so it is a hold "
                               "through the model's own head, not the model's plan: labelled, not DF",
                               {"goal_rest": 1.0, "rest_margin": 1, "velocity_weight": 0.05}, on_shipped=True),
-    "no-goal-rest": Variant("the shipped planner without the goal at rest imposed after its estimated arrival and with "
-                            "the firmer speed penalty at the goal (`goal_rest=0`, `velocity_weight=1`: on Large the "
-                            "shipped DF before it)", {"goal_rest": 0.0, "velocity_weight": 1.0}, on_shipped=True),
+    "no-goal-rest": Variant("the shipped planner without the goal at rest imposed after its estimated arrival, with "
+                            "the firmer speed penalty at the goal and replanning every 4 steps there (`goal_rest=0`, "
+                            "`velocity_weight=1`, `replan_near=4`: on Large the shipped DF before it)",
+                            {**PRE_REST, "replan_near": 4}, on_shipped=True),
+    "replan-near4": Variant("the shipped planner replanning every 4 steps within 0.5 of the goal instead of every 10 "
+                            "(`replan_near=4`: on Large the shipped DF of 2026-12-02 before it was dropped, 2.5x the "
+                            "replans at the goal)", {"replan_near": 4}, on_shipped=True),
     "no-replan-near": Variant("the shipped planner without replanning every 4 steps within 0.5 of the goal "
                               "(`replan_near=0`: every 10 steps everywhere; on Large the shipped DF before it and "
                               "before `goal_rest`)", {"replan_near": 0, **PRE_REST}, on_shipped=True),
@@ -70,7 +74,8 @@ DF_VARIANTS: dict[str, Variant] = {
                         "0.5 of the goal)", {"inverse_tempo": 1.0, "tempo_fade": 0.0}, on_shipped=True),
     "guidance-far": Variant("the shipped planner with the guidance 2× firmer beyond 1.0 of the goal "
                             "(`guidance_far=2`): a firmer pull along the route that leaves the hold alone (on Large "
-                            "the planner before `goal_rest`)", {"guidance_far": 2.0, **PRE_REST}, on_shipped=True),
+                            "the planner before `goal_rest`, replanning every 4 steps at the goal)",
+                            {"guidance_far": 2.0, **PRE_REST, "replan_near": 4}, on_shipped=True),
     # the shipped planner of the earlier lever rows (LEVER_BASE), one option changed
     "feedforward": Variant("the plan's own action plus the PD correction onto its states (`action_mode=feedforward`) "
                            "instead of PD alone: the model's actions, kept on the model's states",
@@ -187,7 +192,7 @@ LEVER_BASE: dict[str, Any] = {"action_mode": "pd", "guidance_near": 1.0, "replan
 """The shipped settings the earlier lever rows were measured on: PD tracking, no extra pull, no
 extra replanning and no faster approach at the goal. The shipped planners changed since (U-Maze
 and Medium act through their inverse-dynamics heads; Medium pulls 3× firmer at its goal and
-approaches at twice its plan's pace; Medium and Large replan every 4 steps at the goal; Large
+approaches at twice its plan's pace; Medium replans every 4 steps at the goal; Large
 imposes the goal at rest after its estimated arrival with a lighter speed penalty), so a
 variant that is not ``on_shipped`` keeps these unless it names them, and reproduces the
 planner its row recorded."""
