@@ -84,6 +84,7 @@ class PlannerConfig:
     inverse_lead: int = 20  # inverse: aim at the planned observation this many steps ahead of the current step
     inverse_tempo: float = 1.0  # inverse: ask the head to reach that observation in lead / tempo steps (> 1 = the plan's route, faster than the plan's pace)
     tempo_fade: float = 0.0  # inverse_tempo fades to 1 near the goal: 1 + (tempo − 1)·(1 − exp(−d / tempo_fade)) at distance d (0 = the same tempo everywhere)
+    pd_near: float = 0.0  # inverse: within this distance of obs['desired_goal'], track the plan by PD (kp, kd) instead of the inverse head (0 = off): the plan's next state, not one 20 steps ahead
     lookahead: float = 0.5  # pursuit: how far ahead along the planned path to aim (units of position)
     kp: float = 10.0  # pd: position gain
     kd: float = 1.0  # pd: velocity gain
@@ -124,6 +125,10 @@ class PlannerConfig:
         if self.search.width and (self.candidates > 1 or self.warm_start or self.guidance == "none"):
             raise ValueError("search replaces candidates and needs a guidance cost and no warm_start: "
                              "set candidates=1, warm_start=0 and a guidance other than 'none'")
+        if not self.pd_near >= 0:
+            raise ValueError(f"pd_near must be >= 0, got {self.pd_near}")
+        if self.pd_near and self.action_mode != "inverse":
+            raise ValueError("pd_near switches the inverse head to PD tracking near the goal: set action_mode='inverse'")
         if not self.goal_hold >= 0:
             raise ValueError("goal_hold must be >= 0 (0 = off)")
         if not self.goal_rest >= 0 or self.rest_margin < 0:
@@ -294,7 +299,7 @@ class DFPlanner(EpisodicAgent):
         began = time.perf_counter()
         batch = self._as_batch(obs)
         states = batch.states.astype(np.float32)
-        if self.config.goal_hold or self.config.goal_rest:
+        if self.config.goal_hold or self.config.goal_rest or self.config.pd_near:
             self._check_goal_state(batch.goals)  # before any episode state changes
         if len(self._envs) != len(states):
             self._envs = [_EnvState() for _ in states]
@@ -308,8 +313,9 @@ class DFPlanner(EpisodicAgent):
         if due:
             self._replan(due, states, batch.goals)
         tempos = self._tempos(states, batch.goals)
-        actions = np.stack([self._action(env, state, tempo)
-                            for env, state, tempo in zip(self._envs, states, tempos, strict=True)])
+        modes = self._action_modes(states, batch.goals)
+        actions = np.stack([self._action(env, state, tempo, mode)
+                            for env, state, tempo, mode in zip(self._envs, states, tempos, modes, strict=True)])
         if self.config.goal_hold:
             actions = self._hold(actions, states, batch.goals)
         for env, action in zip(self._envs, actions, strict=True):
@@ -577,28 +583,37 @@ class DFPlanner(EpisodicAgent):
             tempo = 1 + (tempo - 1) * (1 - np.exp(-_goal_distance(states, goals) / self.config.tempo_fade))
         return tempo
 
-    def _action(self, env: _EnvState, state: np.ndarray, tempo: float) -> np.ndarray:
+    def _action_modes(self, states: np.ndarray, goals: np.ndarray | None) -> list[str]:
+        """Per-env action mode: ``action_mode``, or ``pd`` within ``pd_near`` of the goal."""
+        modes = [self.config.action_mode] * len(states)
+        if self.config.pd_near:  # act() checked the goals first
+            near = _goal_distance(states, goals) < self.config.pd_near
+            modes = ["pd" if close else mode for close, mode in zip(near, modes, strict=True)]
+        return modes
+
+    def _action(self, env: _EnvState, state: np.ndarray, tempo: float, mode: str) -> np.ndarray:
         j = min(env.plan_index, len(env.plan_obs) - 1)
         dims = self.layout.action_dim
-        if self.config.action_mode == "diffused":
+        if mode == "diffused":
             action = env.plan_actions[j]
-        elif self.config.action_mode == "inverse":
+        elif mode == "inverse":
             ahead = min(env.plan_index + self.config.inverse_lead - 1, len(env.plan_obs) - 1)
             lead = max(1, round((ahead - env.plan_index + 1) / tempo))
             action = self.inverse.act(state[None], env.plan_obs[ahead][None], lead)[0]
-        elif self.config.action_mode == "pursuit":
+        elif mode == "pursuit":
             target, env.plan_progress = pursuit_target(env.plan_obs[:, :dims], state[:dims], self.config.lookahead,
                                                        env.plan_progress)
             action = self.config.kp * (target - state[:dims]) - self.config.kd * state[dims : 2 * dims]
         else:
             target = env.plan_obs[j]
             action = self.config.kp * (target[:dims] - state[:dims]) + self.config.kd * (target[dims : 2 * dims] - state[dims : 2 * dims])
-            if self.config.action_mode == "feedforward":
+            if mode == "feedforward":
                 action = action + env.plan_actions[j]
         return np.clip(action, self.action_low, self.action_high).astype(np.float32)
 
     def _check_goal_state(self, goals: np.ndarray | torch.Tensor | None) -> None:
-        dims, what = self.layout.action_dim, "goal_hold" if self.config.goal_hold else "goal_rest"
+        cfg = self.config
+        dims, what = self.layout.action_dim, "goal_hold" if cfg.goal_hold else "goal_rest" if cfg.goal_rest else "pd_near"
         if goals is None or goals.shape[-1] != dims or self.layout.obs_dim < 2 * dims:
             raise ValueError(f"{what} needs dict observations whose desired_goal is a position "
                              f"[obs[:A]] with velocity obs[A:2A]; set {what}=0")

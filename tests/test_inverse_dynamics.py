@@ -142,6 +142,42 @@ def test_the_planner_acts_through_the_head_beside_its_checkpoint(tiny_maze_check
         DFPlanner.load(checkpoint, device="cpu", config=config, inverse_model=str(tmp_path / "wide.inverse.pt"))
 
 
+def test_pd_near_tracks_the_plan_by_pd_at_the_goal_and_keeps_the_head_away_from_it(tiny_maze_checkpoint, umaze_data,
+                                                                                     tmp_path):
+    checkpoint = tmp_path / "maze.pt"
+    shutil.copy(tiny_maze_checkpoint, checkpoint)
+    save_inverse_dynamics(tmp_path / "maze.inverse.pt", fit_inverse_dynamics(umaze_data, dataclasses.replace(SMALL, steps=50)))
+    config = PlannerConfig(horizon=4, replan_every=10, action_mode="inverse", inverse_lead=3, pd_near=0.5,
+                           sampler=SamplerConfig(num_steps=3, schedule="full_sequence"))
+    env = envs.make("maze2d-umaze-v1")
+    obs, _ = env.reset(seed=0)
+    state = obs["observation"]
+    at_goal, far = {**obs, "desired_goal": state[:2] + 0.1}, {**obs, "desired_goal": state[:2] + 3.0}
+    for goal_obs, mode in ((at_goal, "pd"), (far, "inverse")):
+        planner = DFPlanner.load(checkpoint, device="cpu", config=config, env=env)
+        plain = planner.with_config(dataclasses.replace(config, pd_near=0.0, action_mode=mode))
+        planner.reset(seed=0)
+        plain.reset(seed=0)
+        action, expected = planner.act(goal_obs), plain.act(goal_obs)
+        assert np.allclose(planner.current_plan()[0], plain.current_plan()[0])  # the same plan ...
+        assert np.allclose(action, expected, atol=1e-6), mode  # ... acted on as `mode` would
+    target = planner.current_plan()[0][0]
+    batch = {key: np.stack([at_goal[key], far[key]]) for key in obs}
+    planner.reset(seed=0)
+    both = planner.act(batch)  # one batch: env 0 by PD, env 1 by the head
+    target = planner.current_plan()[0][0]
+    pd = np.clip(10.0 * (target[:2] - state[:2]) + 1.0 * (target[2:4] - state[2:4]), -1, 1)
+    assert np.allclose(both[0], pd, atol=1e-5)
+    with pytest.raises(ValueError, match="pd_near must be >= 0"):
+        PlannerConfig(action_mode="inverse", pd_near=-1.0)
+    with pytest.raises(ValueError, match="action_mode='inverse'"):
+        PlannerConfig(action_mode="pd", pd_near=0.5)
+    steps = planner._envs[0].steps
+    with pytest.raises(ValueError, match="pd_near needs dict observations"):
+        planner.act(state)
+    assert planner._envs[0].steps == steps  # refused before any episode state changed
+
+
 def test_shipped_planners_have_an_inverse_head():
     for name in ("maze2d-umaze-v1", "maze2d-medium-v1", "maze2d-large-v1"):
         planner = DFPlanner.load(name, device="cpu", action_mode="inverse")
