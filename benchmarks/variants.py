@@ -57,8 +57,17 @@ DF_VARIANTS: dict[str, Variant] = {
     "goal-rest-head": Variant("the shipped planner with the goal at rest imposed from one token after its "
                               "estimated arrival (`goal_rest=1`, `rest_margin=1`, `velocity_weight=0.05`): near the "
                               "goal the inverse head's 20-step lead reaches the imposed tokens, so it is a hold "
-                              "through the model's own head, not the model's plan: labelled, not DF",
-                              {"goal_rest": 1.0, "rest_margin": 1, "velocity_weight": 0.05}, on_shipped=True),
+                              "through the model's own head, not the model's plan: labelled, not DF (on Medium the "
+                              "planner before `pd_near`, the inverse head everywhere, replanning every 4 steps at the "
+                              "goal)", {"goal_rest": 1.0, "rest_margin": 1, "velocity_weight": 0.05, "pd_near": 0.0,
+                                        "replan_near": 4}, on_shipped=True),
+    "no-pd-near": Variant("the shipped planner acting through the inverse head at the goal too (`pd_near=0`) instead "
+                          "of tracking the plan's next state by PD within 0.5 of it (on U-Maze the shipped DF before "
+                          "`pd_near`)", {"pd_near": 0.0}, on_shipped=True),
+    "pre-pd-near": Variant("the Medium planner shipped before `pd_near`: the inverse head everywhere, no goal at rest, "
+                           "the speed penalty at weight 1 and replanning every 4 steps at the goal (`pd_near=0`, "
+                           "`goal_rest=0`, `velocity_weight=1`, `replan_near=4`)",
+                           {"pd_near": 0.0, **PRE_REST, "replan_near": 4}, on_shipped=True),
     "no-goal-rest": Variant("the shipped planner without the goal at rest imposed after its estimated arrival, with "
                             "the firmer speed penalty at the goal and replanning every 4 steps there (`goal_rest=0`, "
                             "`velocity_weight=1`, `replan_near=4`: on Large the shipped DF before it)",
@@ -71,7 +80,9 @@ DF_VARIANTS: dict[str, Variant] = {
                               "before `goal_rest`)", {"replan_near": 0, **PRE_REST}, on_shipped=True),
     "no-tempo": Variant("the shipped Medium planner without its faster approach (`inverse_tempo=1`: the inverse head "
                         "asked to reach the planned observation 20 steps ahead in 20, not in 10 fading to 20 within "
-                        "0.5 of the goal)", {"inverse_tempo": 1.0, "tempo_fade": 0.0}, on_shipped=True),
+                        "0.5 of the goal; the Medium planner before `pd_near` and `goal_rest`)",
+                        {"inverse_tempo": 1.0, "tempo_fade": 0.0, "pd_near": 0.0, **PRE_REST, "replan_near": 4},
+                        on_shipped=True),
     "guidance-far": Variant("the shipped planner with the guidance 2× firmer beyond 1.0 of the goal "
                             "(`guidance_far=2`): a firmer pull along the route that leaves the hold alone (on Large "
                             "the planner before `goal_rest`, replanning every 4 steps at the goal)",
@@ -188,12 +199,12 @@ DF_VARIANTS: dict[str, Variant] = {
 """DF variants: no retraining unless ``checkpoint`` names a retrained model."""
 
 LEVER_BASE: dict[str, Any] = {"action_mode": "pd", "guidance_near": 1.0, "replan_near": 0, "inverse_tempo": 1.0,
-                              "tempo_fade": 0.0, "guidance_far": 1.0, **PRE_REST}
+                              "tempo_fade": 0.0, "guidance_far": 1.0, "pd_near": 0.0, **PRE_REST}
 """The shipped settings the earlier lever rows were measured on: PD tracking, no extra pull, no
 extra replanning and no faster approach at the goal. The shipped planners changed since (U-Maze
-and Medium act through their inverse-dynamics heads; Medium pulls 3× firmer at its goal and
-approaches at twice its plan's pace; Medium replans every 4 steps at the goal; Large
-imposes the goal at rest after its estimated arrival with a lighter speed penalty), so a
+and Medium act through their inverse-dynamics heads, by PD tracking within 0.5 of the goal;
+Medium pulls 3× firmer at its goal and approaches at twice its plan's pace; Medium and Large
+impose the goal at rest after its estimated arrival with a lighter speed penalty), so a
 variant that is not ``on_shipped`` keeps these unless it names them, and reproduces the
 planner its row recorded."""
 
