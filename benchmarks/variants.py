@@ -176,6 +176,10 @@ DF_VARIANTS: dict[str, Variant] = {
                            "(`goal_reach=0.7`) plus the speed penalty near it, acting through the inverse-dynamics "
                            "head: no learned cost-to-go, no goal hold, no PD tracker", SELF_GUIDED,
                            f"{VARIANT_CHECKPOINTS}/{{maze}}-gcr.pt"),
+    "self-guided+pd-near": Variant("`self-guided` tracking its plan's next state by PD within 0.5 of the goal "
+                                   "(`pd_near=0.5`) instead of the inverse head: still no learned cost-to-go, no goal "
+                                   "hold, no action that does not come from the model's plan",
+                                   _change(SELF_GUIDED, {"pd_near": 0.5}), f"{VARIANT_CHECKPOINTS}/{{maze}}-gcr.pt"),
     "self-guided+reward": Variant("`self-guided` whose guidance and ranking also reward the model's own predicted "
                                   "return (`reward_weight=3`)", _change(SELF_GUIDED, {"reward_weight": 3.0}),
                                   f"{VARIANT_CHECKPOINTS}/{{maze}}-gcr.pt"),
