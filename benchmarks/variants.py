@@ -180,6 +180,11 @@ DF_VARIANTS: dict[str, Variant] = {
                                    "(`pd_near=0.5`) instead of the inverse head: still no learned cost-to-go, no goal "
                                    "hold, no action that does not come from the model's plan",
                                    _change(SELF_GUIDED, {"pd_near": 0.5}), f"{VARIANT_CHECKPOINTS}/{{maze}}-gcr.pt"),
+    "self-guided+pd-near+reward1": Variant("`self-guided+pd-near` whose guidance also rewards the model's own "
+                                           "predicted return, Σ r̂ at weight 1 (`reward_weight=1`: DF's own value "
+                                           "estimate beside the bounded goal pull)",
+                                           _change(SELF_GUIDED, {"pd_near": 0.5, "reward_weight": 1.0}),
+                                           f"{VARIANT_CHECKPOINTS}/{{maze}}-gcr.pt"),
     "self-guided+reward": Variant("`self-guided` whose guidance and ranking also reward the model's own predicted "
                                   "return (`reward_weight=3`)", _change(SELF_GUIDED, {"reward_weight": 3.0}),
                                   f"{VARIANT_CHECKPOINTS}/{{maze}}-gcr.pt"),
