@@ -22,6 +22,9 @@ SELF_GUIDED: dict[str, Any] = {"guidance": "goal", "goal_reach": 0.7, "velocity_
                                "sampler": {"guidance_scale": 0.5}}
 PRE_REST: dict[str, Any] = {"goal_rest": 0.0, "velocity_weight": 1.0}
 """The shipped settings before the Large planner imposed the goal at rest (2026-12-02)."""
+PRE_PD_NEAR: dict[str, Any] = {"pd_near": 0.0, **PRE_REST, "replan_near": 4}
+"""The Medium / Large planners' shared settings before PD at the goal (2026-12-02, later): the goal not
+imposed at rest, the speed penalty at weight 1, replanning every 4 steps at the goal."""
 VARIANT_CHECKPOINTS = "results/checkpoints/df-variants"
 """Where the retrained ablation models live (repository-relative; not in the wheel)."""
 
@@ -67,7 +70,7 @@ DF_VARIANTS: dict[str, Variant] = {
     "pre-pd-near": Variant("the Medium planner shipped before `pd_near`: the inverse head everywhere, no goal at rest, "
                            "the speed penalty at weight 1 and replanning every 4 steps at the goal (`pd_near=0`, "
                            "`goal_rest=0`, `velocity_weight=1`, `replan_near=4`)",
-                           {"pd_near": 0.0, **PRE_REST, "replan_near": 4}, on_shipped=True),
+                           PRE_PD_NEAR, on_shipped=True),
     "no-goal-rest": Variant("the shipped planner without the goal at rest imposed after its estimated arrival, with "
                             "the firmer speed penalty at the goal and replanning every 4 steps there (`goal_rest=0`, "
                             "`velocity_weight=1`, `replan_near=4`: on Large the shipped DF before it)",
@@ -81,7 +84,7 @@ DF_VARIANTS: dict[str, Variant] = {
     "no-tempo": Variant("the shipped Medium planner without its faster approach (`inverse_tempo=1`: the inverse head "
                         "asked to reach the planned observation 20 steps ahead in 20, not in 10 fading to 20 within "
                         "0.5 of the goal; the Medium planner before `pd_near` and `goal_rest`)",
-                        {"inverse_tempo": 1.0, "tempo_fade": 0.0, "pd_near": 0.0, **PRE_REST, "replan_near": 4},
+                        {"inverse_tempo": 1.0, "tempo_fade": 0.0, **PRE_PD_NEAR},
                         on_shipped=True),
     "guidance-far": Variant("the shipped planner with the guidance 2× firmer beyond 1.0 of the goal "
                             "(`guidance_far=2`): a firmer pull along the route that leaves the hold alone (on Large "
