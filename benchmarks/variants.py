@@ -20,8 +20,9 @@ STRAIGHT_LINE: dict[str, Any] = {**EPISODE_END, "guidance": "goal", "sampler": {
 PAPER_SAMPLER: dict[str, Any] = {**EPISODE_END, "sampler": {"schedule": "pyramid", "num_steps": 50}}
 SELF_GUIDED: dict[str, Any] = {"guidance": "goal", "goal_reach": 0.7, "velocity_weight": 1.0, "action_mode": "inverse",
                                "sampler": {"guidance_scale": 0.5}}
-PRE_REST: dict[str, Any] = {"goal_rest": 0.0, "velocity_weight": 1.0}
-"""The shipped settings before the Large planner imposed the goal at rest (2026-12-02)."""
+PRE_REST: dict[str, Any] = {"goal_rest": 0.0, "rest_margin": 1, "velocity_weight": 1.0}
+"""The shipped settings before the Large planner imposed the goal at rest (2026-12-02); ``rest_margin``
+is inert without ``goal_rest`` and is pinned to the default the rows recorded."""
 PRE_PD_NEAR: dict[str, Any] = {"pd_near": 0.0, **PRE_REST, "replan_near": 4}
 """The Medium / Large planners' shared settings before PD at the goal (2026-12-02, later): the goal not
 imposed at rest, the speed penalty at weight 1, replanning every 4 steps at the goal."""
@@ -74,22 +75,23 @@ DF_VARIANTS: dict[str, Variant] = {
     "no-goal-rest": Variant("the shipped planner without the goal at rest imposed after its estimated arrival, with "
                             "the firmer speed penalty at the goal and replanning every 4 steps there (`goal_rest=0`, "
                             "`velocity_weight=1`, `replan_near=4`: on Large the shipped DF before it)",
-                            {**PRE_REST, "replan_near": 4}, on_shipped=True),
+                            {"goal_rest": 0.0, "velocity_weight": 1.0, "replan_near": 4}, on_shipped=True),
     "replan-near4": Variant("the shipped planner replanning every 4 steps within 0.5 of the goal instead of every 10 "
                             "(`replan_near=4`: on Large the shipped DF of 2026-12-02 before it was dropped, 2.5x the "
                             "replans at the goal)", {"replan_near": 4}, on_shipped=True),
     "no-replan-near": Variant("the shipped planner without replanning every 4 steps within 0.5 of the goal "
                               "(`replan_near=0`: every 10 steps everywhere; on Large the shipped DF before it and "
-                              "before `goal_rest`)", {"replan_near": 0, **PRE_REST}, on_shipped=True),
+                              "before `goal_rest`; on Medium before `pd_near`)",
+                              {"replan_near": 0, "pd_near": 0.0, **PRE_REST}, on_shipped=True),
     "no-tempo": Variant("the shipped Medium planner without its faster approach (`inverse_tempo=1`: the inverse head "
                         "asked to reach the planned observation 20 steps ahead in 20, not in 10 fading to 20 within "
                         "0.5 of the goal; the Medium planner before `pd_near` and `goal_rest`)",
                         {"inverse_tempo": 1.0, "tempo_fade": 0.0, **PRE_PD_NEAR},
                         on_shipped=True),
     "guidance-far": Variant("the shipped planner with the guidance 2× firmer beyond 1.0 of the goal "
-                            "(`guidance_far=2`): a firmer pull along the route that leaves the hold alone (on Large "
-                            "the planner before `goal_rest`, replanning every 4 steps at the goal)",
-                            {"guidance_far": 2.0, **PRE_REST, "replan_near": 4}, on_shipped=True),
+                            "(`guidance_far=2`): a firmer pull along the route that leaves the hold alone (the "
+                            "planners before `pd_near` and `goal_rest`, replanning every 4 steps at the goal)",
+                            {"guidance_far": 2.0, **PRE_PD_NEAR}, on_shipped=True),
     # the shipped planner of the earlier lever rows (LEVER_BASE), one option changed
     "feedforward": Variant("the plan's own action plus the PD correction onto its states (`action_mode=feedforward`) "
                            "instead of PD alone: the model's actions, kept on the model's states",
