@@ -20,9 +20,10 @@ STRAIGHT_LINE: dict[str, Any] = {**EPISODE_END, "guidance": "goal", "sampler": {
 PAPER_SAMPLER: dict[str, Any] = {**EPISODE_END, "sampler": {"schedule": "pyramid", "num_steps": 50}}
 SELF_GUIDED: dict[str, Any] = {"guidance": "goal", "goal_reach": 0.7, "velocity_weight": 1.0, "action_mode": "inverse",
                                "sampler": {"guidance_scale": 0.5}}
-PRE_REST: dict[str, Any] = {"goal_rest": 0.0, "rest_margin": 1, "velocity_weight": 1.0}
+PRE_REST: dict[str, Any] = {"goal_rest": 0.0, "rest_margin": 1, "velocity_weight": 1.0, "replan_every": 10}
 """The shipped settings before the Large planner imposed the goal at rest (2026-12-02); ``rest_margin``
-is inert without ``goal_rest`` and is pinned to the default the rows recorded."""
+is inert without ``goal_rest`` and is pinned to the default the rows recorded; every planner then replanned
+every 10 env steps."""
 PRE_PD_NEAR: dict[str, Any] = {"pd_near": 0.0, **PRE_REST, "replan_near": 4}
 """The Medium / Large planners' shared settings before PD at the goal (2026-12-02, later): the goal not
 imposed at rest, the speed penalty at weight 1, replanning every 4 steps at the goal."""
@@ -75,10 +76,14 @@ DF_VARIANTS: dict[str, Variant] = {
     "no-goal-rest": Variant("the shipped planner without the goal at rest imposed after its estimated arrival, with "
                             "the firmer speed penalty at the goal and replanning every 4 steps there (`goal_rest=0`, "
                             "`velocity_weight=1`, `replan_near=4`: on Large the shipped DF before it)",
-                            {"goal_rest": 0.0, "velocity_weight": 1.0, "replan_near": 4}, on_shipped=True),
+                            {"goal_rest": 0.0, "velocity_weight": 1.0, "replan_every": 10, "replan_near": 4},
+                            on_shipped=True),
     "replan-near4": Variant("the shipped planner replanning every 4 steps within 0.5 of the goal instead of every 10 "
                             "(`replan_near=4`: on Large the shipped DF of 2026-12-02 before it was dropped, 2.5x the "
-                            "replans at the goal)", {"replan_near": 4}, on_shipped=True),
+                            "replans at the goal)", {"replan_every": 10, "replan_near": 4}, on_shipped=True),
+    "replan-every10": Variant("the shipped planner replanning every 10 env steps everywhere (`replan_every=10`, "
+                              "`replan_near=0`: on Large the shipped DF before it replanned every 5 steps on the way "
+                              "and every 10 at the goal)", {"replan_every": 10, "replan_near": 0}, on_shipped=True),
     "no-replan-near": Variant("the shipped planner without replanning every 4 steps within 0.5 of the goal "
                               "(`replan_near=0`: every 10 steps everywhere; on Large the shipped DF before it and "
                               "before `goal_rest`; on Medium before `pd_near`)",
