@@ -81,9 +81,10 @@ DF_VARIANTS: dict[str, Variant] = {
     "replan-near4": Variant("the shipped planner replanning every 4 steps within 0.5 of the goal instead of every 10 "
                             "(`replan_near=4`: on Large the shipped DF of 2026-12-02 before it was dropped, 2.5x the "
                             "replans at the goal)", {"replan_every": 10, "replan_near": 4}, on_shipped=True),
-    "replan-every10": Variant("the shipped planner replanning every 10 env steps everywhere (`replan_every=10`, "
-                              "`replan_near=0`: on Large the shipped DF before it replanned every 5 steps on the way "
-                              "and every 10 at the goal)", {"replan_every": 10, "replan_near": 0}, on_shipped=True),
+    "replan-every5": Variant("the shipped planner replanning every 5 env steps on the way and every 10 within 0.5 of "
+                             "the goal (`replan_every=5`, `replan_near=10`): each plan started from where the agent "
+                             "is twice as often, at twice the replans", {"replan_every": 5, "replan_near": 10},
+                             on_shipped=True),
     "no-replan-near": Variant("the shipped planner without replanning every 4 steps within 0.5 of the goal "
                               "(`replan_near=0`: every 10 steps everywhere; on Large the shipped DF before it and "
                               "before `goal_rest`; on Medium before `pd_near`)",
@@ -201,8 +202,9 @@ DF_VARIANTS: dict[str, Variant] = {
     "reward-guided": Variant("the same model guided by its predicted return alone (`guidance=reward`, no goal "
                              "distance, no speed penalty), inverse-dynamics actions",
                              {"guidance": "reward", "velocity_weight": 0.0}, f"{VARIANT_CHECKPOINTS}/{{maze}}-gcr.pt"),
-    "trained-longer": Variant("the shipped model trained on: 24k more steps at batch 128 from its weights (4× the "
-                              "windows seen in all, 99 more minutes of CPU), the shipped planner settings",
+    "trained-longer": Variant("the shipped model trained on from its weights, the shipped planner settings of its "
+                              "day: Medium 24k more steps at batch 128 (4× the windows seen in all, 99 more minutes "
+                              "of CPU), Large 20k more at batch 64 (2.25×, 42 more minutes)",
                               {}, f"{VARIANT_CHECKPOINTS}/{{maze}}-ft.pt"),
     "dwell-data": Variant("the shipped planner on the shipped model fine-tuned on more than D4RL's data: 4k steps at "
                           "batch 64 on the maze's dataset plus a *dwelling* stream (`python -m envs.collect --dwell "
