@@ -218,6 +218,24 @@ def test_finished_run_is_returned_without_training_and_other_runs_are_refused(ti
         train("maze2d-umaze-v1", "quick", 1, tiny_model_path.parent, "cpu", TINY, data=tiny_stream)
 
 
+def test_ema_is_a_copy_of_the_weights_before_its_start_step_then_an_average_every_few_steps():
+    config = dataclasses.replace(TINY, ema_every=10, ema_start=20, ema_decay=0.9)
+    model, ema = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+        ema.weight.fill_(0.0)
+    diffuser_training._update_ema(ema, model, 5, config)  # not an EMA step: untouched
+    assert torch.equal(ema.weight, torch.zeros(2, 3))
+    diffuser_training._update_ema(ema, model, 10, config)  # before ema_start: a copy
+    assert torch.equal(ema.weight, model.weight)
+    with torch.no_grad():
+        model.weight.fill_(3.0)
+    diffuser_training._update_ema(ema, model, 25, config)  # after ema_start but off the schedule
+    assert torch.equal(ema.weight, torch.ones(2, 3))
+    diffuser_training._update_ema(ema, model, 20, config)  # from ema_start: decay 0.9 towards the weights
+    assert torch.allclose(ema.weight, torch.full((2, 3), 0.9 * 1.0 + 0.1 * 3.0))
+
+
 def test_interrupted_training_resumes_to_the_same_model(tiny_stream, tmp_path, monkeypatch):
     reference = train("maze2d-umaze-v1", "quick", 0, tmp_path / "straight", "cpu", TINY, data=tiny_stream, progress=False)
     update = diffuser_training._update_ema
