@@ -29,7 +29,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import time
 import warnings
 from dataclasses import asdict, dataclass, replace
@@ -41,6 +40,16 @@ import numpy as np
 
 import envs
 from agents.protocol import EpisodicAgent, Observation, as_batch
+from agents.sb3_runs import (
+    CHECKPOINT_POINTER,
+    MODEL_FILE,
+    check_same_run,
+    read_pointer,
+    recent_success_rate,
+    remove_checkpoints,
+    save_checkpoint,
+    versions,
+)
 from dfplan.checkpoint import CheckpointError, atomic_write
 from dfplan.device import resolve_device
 from envs.mazes import get_env_spec
@@ -49,12 +58,8 @@ AGENT_NAME = "sac-her"
 """The agent's name in the benchmark registry and in the saved metadata."""
 FORMAT_VERSION = 1
 """Version of the metadata layout inside ``model.zip``."""
-MODEL_FILE = "model.zip"
-"""The finished model in a run folder."""
 META_ENTRY = "dfplan_meta.json"
 """Name of the metadata entry inside the model zip."""
-CHECKPOINT_POINTER = "checkpoint.json"
-"""The run folder's pointer to its live checkpoint folder (written atomically)."""
 GOAL_SELECTION_STRATEGIES = ("future", "final", "episode")
 """HER goal selection strategies SB3 knows."""
 
@@ -239,18 +244,18 @@ def train(env_id: str, preset: str, seed: int, out_dir: str | os.PathLike, devic
     final = out / MODEL_FILE
     run = {"env": train_env, "preset": preset, "seed": seed, "train_config": asdict(config)}
     if final.is_file():
-        _check_same_run(final, read_meta(final), run)
+        check_same_run(final, read_meta(final), run)
         return final
     out.mkdir(parents=True, exist_ok=True)
 
     from stable_baselines3 import SAC
 
     done, wall = 0, 0.0
-    pointer = _read_pointer(out)
+    pointer = read_pointer(out)
     if pointer is None:
         model = build_model(config, train_env, seed, device, buffer_size=min(config.buffer_size, total))
     else:
-        _check_same_run(out / CHECKPOINT_POINTER, pointer, run)
+        check_same_run(out / CHECKPOINT_POINTER, pointer, run)
         folder = out / pointer["folder"]
         model = SAC.load(folder / MODEL_FILE, env=_vec_env(train_env, config, seed), device=resolve_device(device))
         with warnings.catch_warnings():  # cutting the episode in progress is intended: the env restarts
@@ -265,14 +270,14 @@ def train(env_id: str, preset: str, seed: int, out_dir: str | os.PathLike, devic
         done = model.num_timesteps
         if progress:
             print(f"{AGENT_NAME} {train_env} seed {seed}: {done}/{total} env steps, {wall:.0f} s, "
-                  f"recent success rate {_recent_success_rate(model)}", flush=True)
+                  f"recent success rate {recent_success_rate(model)}", flush=True)
         if done < total:
-            _save_checkpoint(out, model, {**run, "env_steps": done, "train_wall_s": wall})
+            save_checkpoint(out, model, {**run, "env_steps": done, "train_wall_s": wall}, done)
     meta = {"format_version": FORMAT_VERSION, "agent": AGENT_NAME, **run, "train_wall_s": round(wall, 1),
             "budget": budget_label(total), "env_steps": done, "device": str(model.device),
-            "recent_success_rate": _recent_success_rate(model), "versions": _versions()}
+            "recent_success_rate": recent_success_rate(model), "versions": versions()}
     save_model(model, final, meta)
-    _remove_checkpoints(out)
+    remove_checkpoints(out)
     return final
 
 
@@ -384,60 +389,4 @@ def _vec_env(env_id: str, config: SACHERConfig, seed: int):
 
     return make_vec_env(lambda: make_training_env(env_id, config.terminate_on_success), n_envs=1, seed=seed)
 
-
-def _check_same_run(path: Path, saved: dict[str, Any], run: dict[str, Any]) -> None:
-    """Refuse to reuse or resume a run folder trained for another env, seed or config."""
-    differ = [key for key in ("env", "seed", "train_config") if saved.get(key) != run[key]]
-    if differ:
-        raise ValueError(f"{path} belongs to another run ({', '.join(differ)} differ: saved "
-                         f"{ {k: saved.get(k) for k in differ} }); use another out_dir")
-
-
-def _read_pointer(out: Path) -> dict[str, Any] | None:
-    path = out / CHECKPOINT_POINTER
-    if not path.is_file():
-        return None
-    try:
-        pointer = json.loads(path.read_text())
-        folder = out / pointer["folder"]
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
-        raise CheckpointError(f"{path} is corrupt; delete it to restart the run: {err}") from err
-    if not (folder / MODEL_FILE).is_file() or not (folder / "replay_buffer.pkl").is_file():
-        raise CheckpointError(f"{path} names {folder}, which lacks its model or replay buffer")
-    return pointer
-
-
-def _save_checkpoint(out: Path, model, state: dict[str, Any]) -> None:
-    """Model + replay buffer into a fresh folder, then the pointer to it (the atomic step)."""
-    folder = out / f"checkpoint-{state['env_steps']}"
-    if folder.exists():
-        shutil.rmtree(folder)  # left by an interrupted save; never the live one (its steps are fewer)
-    folder.mkdir()
-    model.save(folder / MODEL_FILE)
-    model.save_replay_buffer(folder / "replay_buffer.pkl")
-    text = json.dumps({**state, "folder": folder.name}, indent=2, sort_keys=True)
-    atomic_write(out / CHECKPOINT_POINTER, lambda tmp: tmp.write_text(text))
-    _remove_checkpoints(out, keep=folder.name)
-
-
-def _remove_checkpoints(out: Path, keep: str | None = None) -> None:
-    for folder in out.glob("checkpoint-*"):
-        if folder.is_dir() and folder.name != keep:
-            shutil.rmtree(folder)
-    if keep is None:
-        (out / CHECKPOINT_POINTER).unlink(missing_ok=True)
-
-
-def _recent_success_rate(model) -> float | None:
-    """Mean success of SB3's last (up to 100) finished training episodes, or None before any."""
-    successes = list(model.ep_success_buffer)
-    return round(float(np.mean(successes)), 3) if successes else None
-
-
-def _versions() -> dict[str, str]:
-    import stable_baselines3
-    import torch
-
-    return {"stable_baselines3": stable_baselines3.__version__, "torch": torch.__version__,
-            "gymnasium": gymnasium.__version__}
 

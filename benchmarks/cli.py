@@ -1,4 +1,4 @@
-"""The maze suite's command line: ``python -m benchmarks {train,train-cost,train-inverse,eval,ship,plan,video-clips,run,report}``.
+"""The maze suite's command line: ``python -m benchmarks {train,train-cost,train-inverse,eval,ship,plan,video-clips,run,report,train-walker}``.
 
 The suite owns everything that needs a maze: its datasets (generated locally), its envs,
 its baselines and its pictures. The model and planner flags come from :mod:`dfplan.cli`,
@@ -300,7 +300,7 @@ def _video_clips(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- the parser
-FORWARDED = {"run": "benchmarks.run", "report": "benchmarks.report"}  # commands with their own parser
+FORWARDED = {"run": "benchmarks.run", "report": "benchmarks.report", "train-walker": "benchmarks.train_walker"}  # commands with their own parser
 EXTRA_DATA_HELP = ("comma-separated Minari dataset ids whose episodes join the env's dataset (e.g. a dwelling stream: "
                    "python -m envs.collect <env> --dwell 100 --dataset-id ...); the model's data is then not D4RL's")
 
@@ -404,7 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
     vid.set_defaults(run=_video_clips)
 
     for name, text in (("run", "the benchmark sweep (its flags: python -m benchmarks run --help)"),
-                       ("report", "tables and plots from a results file (its flags: python -m benchmarks report --help)")):
+                       ("report", "tables and plots from a results file (its flags: python -m benchmarks report --help)"),
+                       ("train-walker", "train the AntMaze low-level walker, SAC on the ant's reaching task "
+                                        "(its flags: python -m benchmarks train-walker --help)")):
         commands.add_parser(name, help=text, add_help=False)  # listed here; main() hands them to their module
     return parser
 

@@ -1,8 +1,9 @@
-"""The D4RL Maze2D / Multi2D benchmark suite on Gymnasium-Robotics PointMaze.
+"""The D4RL maze suites: Maze2D / Multi2D on Gymnasium-Robotics PointMaze, AntMaze on its AntMaze.
 
-``envs.make("maze2d-large-v1")`` builds an env; the six ids are also registered with
-Gymnasium as ``dfplan/<id>`` (``gymnasium.make("dfplan/multi2d-umaze-v1")``). Maze metadata
-(layouts, frames, goals, reference scores) is in :mod:`envs.mazes`; importing this package
+``envs.make("maze2d-large-v1")`` or ``envs.make("antmaze-large-diverse-v2")`` builds an env;
+the twelve ids are also registered with Gymnasium as ``dfplan/<id>``
+(``gymnasium.make("dfplan/multi2d-umaze-v1")``). Maze metadata (layouts, frames, goals,
+reference scores) is in :mod:`envs.mazes` and :mod:`envs.antmazes`; importing this package
 does not load MuJoCo.
 """
 
@@ -12,15 +13,20 @@ from typing import Any
 
 import gymnasium
 
+from envs.antmazes import ANTMAZE_ENV_SPECS, ANTMAZE_IDS, AntMazeEnvSpec, get_antmaze_spec
 from envs.mazes import ENV_IDS, ENV_SPECS, MAZES, MazeSpec, SuiteEnvSpec, get_env_spec
 from envs.scoring import normalized_score
 
 __all__ = [
+    "ANTMAZE_ENV_SPECS",
+    "ANTMAZE_IDS",
     "ENV_IDS",
     "ENV_SPECS",
     "MAZES",
+    "AntMazeEnvSpec",
     "MazeSpec",
     "SuiteEnvSpec",
+    "get_antmaze_spec",
     "get_env_spec",
     "make",
     "normalized_score",
@@ -29,26 +35,30 @@ __all__ = [
 
 
 def register_envs() -> None:
-    """Register the six suite envs with Gymnasium (idempotent)."""
-    for spec in ENV_SPECS.values():
+    """Register the six Maze2D / Multi2D and the six AntMaze envs with Gymnasium (idempotent)."""
+    entry_points = [(spec, "envs.maze_env:Maze2DEnv") for spec in ENV_SPECS.values()]
+    entry_points += [(spec, "envs.antmaze_env:AntMazeD4RLEnv") for spec in ANTMAZE_ENV_SPECS.values()]
+    for spec, entry_point in entry_points:
         if spec.gym_id not in gymnasium.registry:
             gymnasium.register(
                 id=spec.gym_id,
-                entry_point="envs.maze_env:Maze2DEnv",
+                entry_point=entry_point,
                 max_episode_steps=spec.maze.episode_steps,
                 kwargs={"env_id": spec.env_id},
             )
 
 
 def make(env_id: str, **kwargs: Any) -> gymnasium.Env:
-    """Make a suite env (``maze2d-umaze-v1`` or ``dfplan/maze2d-umaze-v1``), TimeLimit included.
+    """Make a suite env (``maze2d-umaze-v1``, ``antmaze-umaze-v2``, or either with ``dfplan/``),
+    TimeLimit included.
 
     Extra keyword arguments go to :func:`gymnasium.make` (e.g. ``render_mode``).
 
     Raises:
         ValueError: for an unknown id, listing the valid ones.
     """
-    spec = get_env_spec(env_id)
+    key = env_id.removeprefix("dfplan/")
+    spec = get_antmaze_spec(key) if key.startswith("antmaze-") else get_env_spec(key)
     return gymnasium.make(spec.gym_id, **kwargs)
 
 

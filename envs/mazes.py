@@ -6,7 +6,8 @@ import, so planners, renderers and scorers can use it cheaply.
 Frames. Cells are indexed ``(row, col)`` exactly as in D4RL's maze strings and
 Gymnasium-Robotics' ``maps.py`` (row 0 at the top). PointMaze positions are centred on the
 maze: ``x = (col + 0.5) - n_cols / 2`` (the column axis, increasing right) and
-``y = n_rows / 2 - (row + 0.5)`` (minus the row axis). One cell is 1 × 1 (maze scaling 1).
+``y = n_rows / 2 - (row + 0.5)`` (minus the row axis). One cell is 1 × 1 (maze scaling 1);
+the AntMaze mazes (:mod:`envs.antmazes`) use the same frame scaled by their ``scale`` (4).
 """
 
 from __future__ import annotations
@@ -73,6 +74,10 @@ class MazeSpec:
     """D4RL sparse-v1 reference return of the expert (normalized score 100)."""
     dataset_steps: int
     """Default size of the generated dataset (D4RL's: 1M / 2M / 4M)."""
+    scale: float = 1.0
+    """Side of one cell in world units (PointMaze 1; AntMaze 4, D4RL's ``maze_size_scaling``)."""
+    start_cell: tuple[int, int] | None = None
+    """The fixed start cell ``(row, col)`` of the evaluation (AntMaze's ``R``); None: a random free cell."""
 
     @property
     def n_rows(self) -> int:
@@ -102,13 +107,13 @@ class MazeSpec:
     def cell_to_xy(self, cell: tuple[int, int] | np.ndarray) -> np.ndarray:
         """Centre(s) of cell(s) ``(row, col)``; ``(..., 2)`` in, ``(..., 2)`` float64 (x, y) out."""
         rc = np.asarray(cell, dtype=np.float64)
-        x = rc[..., 1] + 0.5 - self.n_cols / 2
-        y = self.n_rows / 2 - (rc[..., 0] + 0.5)
+        x = (rc[..., 1] + 0.5 - self.n_cols / 2) * self.scale
+        y = (self.n_rows / 2 - (rc[..., 0] + 0.5)) * self.scale
         return np.stack([x, y], axis=-1)
 
     def xy_to_cell(self, xy: np.ndarray) -> np.ndarray:
         """Cell(s) ``(row, col)`` containing position(s) (x, y); ``(..., 2)`` in, int64 out."""
-        xy = np.asarray(xy, dtype=np.float64)
+        xy = np.asarray(xy, dtype=np.float64) / self.scale
         row = np.floor(self.n_rows / 2 - xy[..., 1])
         col = np.floor(xy[..., 0] + self.n_cols / 2)
         return np.stack([row, col], axis=-1).astype(np.int64)

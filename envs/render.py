@@ -49,7 +49,7 @@ def render_png(
     from matplotlib.patches import Circle
 
     maze = _maze(maze)
-    half_w, half_h = maze.n_cols / 2, maze.n_rows / 2
+    half_w, half_h = maze.n_cols * maze.scale / 2, maze.n_rows * maze.scale / 2
     fig = Figure(figsize=(maze.n_cols * 0.6 + 0.4, maze.n_rows * 0.6 + 0.6))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -69,7 +69,7 @@ def render_png(
         ax.plot([gx], [gy], "*", color="tab:red", ms=14, label="goal")
     if agent_xy is not None:
         px, py = np.asarray(agent_xy)[:2]
-        ax.add_patch(Circle((px, py), 0.1, color="tab:blue", zorder=5))
+        ax.add_patch(Circle((px, py), 0.1 * maze.scale, color="tab:blue", zorder=5))
     if trajectory is not None or plan is not None:
         ax.legend(loc="upper right", fontsize=7, framealpha=0.8)
     ax.set_xlim(-half_w, half_w)
@@ -90,10 +90,10 @@ def render_png(
 def _pixel_grid(maze: MazeSpec, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Pixel-centre positions (size, size, 2) and the wall background (size, size, 3) uint8.
 
-    The frame is a square of side max(n_rows, n_cols) maze units centred on the maze; area
+    The frame is a square of side max(n_rows, n_cols) cells centred on the maze; area
     outside the maze is drawn as wall.
     """
-    side = max(maze.n_rows, maze.n_cols)
+    side = max(maze.n_rows, maze.n_cols) * maze.scale
     centres = (np.arange(size) + 0.5) / size * side - side / 2
     x, y = np.meshgrid(centres, -centres)  # row i of the image is y = -centres[i]
     xy = np.stack([x, y], axis=-1)
@@ -134,8 +134,8 @@ def render_frames(
         positions: agent positions (T, 2) or one position (2,) (extra columns ignored).
         goals: goal positions, same leading shape as ``positions``, or (2,) for all frames.
         size: frame side in pixels.
-        agent_radius, goal_radius: disc radii in maze units (larger than the physical 0.1 so
-            the blob stays visible at 32–48 px).
+        agent_radius, goal_radius: disc radii in cells (larger than the physical 0.1 so
+            the blob stays visible at 32–48 px; world units are these × ``maze.scale``).
 
     Returns:
         uint8 frames (T, size, size, 3), or (size, size, 3) for a single position.
@@ -148,9 +148,9 @@ def render_frames(
     frames = np.repeat(background[None], len(positions), axis=0)
     if goals is not None:
         goals = np.broadcast_to(np.asarray(goals, dtype=np.float64)[..., :2], positions.shape)
-        near_goal = np.linalg.norm(xy[None] - goals[:, None, None], axis=-1) <= goal_radius
+        near_goal = np.linalg.norm(xy[None] - goals[:, None, None], axis=-1) <= goal_radius * maze.scale
         frames[near_goal] = GOAL_RGB
-    near_agent = np.linalg.norm(xy[None] - positions[:, None, None], axis=-1) <= agent_radius
+    near_agent = np.linalg.norm(xy[None] - positions[:, None, None], axis=-1) <= agent_radius * maze.scale
     frames[near_agent] = AGENT_RGB
     return frames[0] if single else frames
 

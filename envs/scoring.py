@@ -1,7 +1,8 @@
-"""D4RL-normalized scores and per-episode metrics for the Maze2D / Multi2D suite.
+"""D4RL-normalized scores and per-episode metrics for the Maze2D / Multi2D and AntMaze suites.
 
 ``normalized_score = 100 · (return − ref_min) / (ref_max − ref_min)`` with D4RL's sparse-v1
-reference returns (DESIGN.md section 5); multi2d envs use their maze's constants.
+reference returns (DESIGN.md section 5); multi2d envs use their maze's constants; AntMaze's
+are 0 and 1, so its score is 100 × success.
 """
 
 from __future__ import annotations
@@ -11,7 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.mazes import get_env_spec
+from envs.antmazes import get_antmaze_spec
+from envs.mazes import MazeSpec, get_env_spec
+
+
+def suite_maze(env_id: str) -> MazeSpec:
+    """The maze of a Maze2D / Multi2D or AntMaze env id (``ValueError`` for an unknown one)."""
+    key = env_id.removeprefix("dfplan/")
+    return get_antmaze_spec(key).maze if key.startswith("antmaze-") else get_env_spec(key).maze
 
 
 def normalized_score(env_id: str, episode_return: float | np.ndarray) -> float | np.ndarray:
@@ -20,7 +28,7 @@ def normalized_score(env_id: str, episode_return: float | np.ndarray) -> float |
     Raises:
         ValueError: for an unknown env id.
     """
-    maze = get_env_spec(env_id).maze
+    maze = suite_maze(env_id)
     scale = 100.0 / (maze.ref_max_score - maze.ref_min_score)
     if np.ndim(episode_return) == 0:
         return float((float(episode_return) - maze.ref_min_score) * scale)

@@ -1,0 +1,237 @@
+"""Train the AntMaze low-level walker: Stable-Baselines3 SAC on :class:`envs.ant_reach.AntReachEnv`.
+
+    python -m benchmarks train-walker --out runs/ant-walker --preset cpu     # hours on one CPU thread
+    python -m benchmarks train-walker --out runs/ant-walker --preset cpu     # again: resumes
+    python -m benchmarks train-walker --out runs/ant-walker --ship results/checkpoints/antmaze/walker.pt
+
+Background-friendly: one progress line per checkpoint (env steps, wall time, and the current
+policy's success on fresh goals), resumable after an interruption from the last checkpoint
+(the replay buffer included; :mod:`agents.sb3_runs`). When the budget is spent the run folder
+gets ``model.zip`` (SB3's) and ``walker.pt`` — the actor's deterministic action as a small torch
+MLP (:class:`envs.ant_walker.AntWalker`) with its budget and its measured success rate on
+goals 1–5 away (:func:`measure_walker`) in its metadata.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.sb3_runs import (
+    CHECKPOINT_POINTER,
+    MODEL_FILE,
+    check_same_run,
+    read_pointer,
+    remove_checkpoints,
+    save_checkpoint,
+    versions,
+)
+from dfplan.device import resolve_device
+from dfplan.provenance import command_line, git_commit
+from envs.ant_walker import AntWalker, mlp
+
+WALKER_FILE = "walker.pt"
+RUN_ENV = "ant-reach"
+"""The identity the run folder records for its env (the open-floor task, not a maze)."""
+
+
+@dataclass(frozen=True)
+class WalkerConfig:
+    """SAC on the ant's goal-reaching task: budget, network, and the task's settings."""
+
+    env_steps: int = 1_000_000
+    net_width: int = 256
+    net_depth: int = 2
+    batch_size: int = 256
+    learning_rate: float = 3e-4
+    gamma: float = 0.99
+    tau: float = 0.005
+    learning_starts: int = 10_000
+    buffer_size: int = 1_000_000
+    episode_steps: int = 1000
+    goal_min: float = 1.0
+    goal_max: float = 5.0
+    reach_radius: float = 0.2
+    reach_bonus: float = 10.0
+    checkpoint_every: int = 50_000
+
+    def __post_init__(self) -> None:
+        for name in ("env_steps", "net_width", "net_depth", "batch_size", "buffer_size", "episode_steps",
+                     "checkpoint_every"):
+            if int(getattr(self, name)) <= 0:
+                raise ValueError(f"WalkerConfig.{name} must be positive, got {getattr(self, name)}")
+        if not 0 < self.gamma < 1:
+            raise ValueError(f"WalkerConfig.gamma must be in (0, 1), got {self.gamma}")
+        if not 0 < self.goal_min <= self.goal_max:
+            raise ValueError(f"need 0 < goal_min <= goal_max, got {self.goal_min}, {self.goal_max}")
+
+
+PRESETS: dict[str, WalkerConfig] = {
+    "cpu": WalkerConfig(),
+    "quick": WalkerConfig(env_steps=200_000, checkpoint_every=25_000),
+    "tiny": WalkerConfig(env_steps=600, net_width=16, batch_size=32, learning_starts=200, buffer_size=1000,
+                         episode_steps=100, checkpoint_every=300),
+}
+
+
+def get_preset(name: str) -> WalkerConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown walker preset {name!r}; presets: {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def make_env(config: WalkerConfig):
+    """The training env: the reaching task with the config's goals, cut at ``episode_steps``."""
+    import gymnasium
+
+    from envs.ant_reach import AntReachEnv
+
+    env = AntReachEnv(goal_min=config.goal_min, goal_max=config.goal_max, reach_radius=config.reach_radius,
+                      reach_bonus=config.reach_bonus)
+    return gymnasium.wrappers.TimeLimit(env, config.episode_steps)
+
+
+def export_walker(model, meta: dict[str, Any]) -> AntWalker:
+    """The SAC actor's deterministic action, ``tanh(mu(latent_pi(obs)))``, as an :class:`AntWalker`."""
+    import torch
+
+    actor = model.policy.actor
+    hidden = [m for m in actor.latent_pi if isinstance(m, torch.nn.Linear)]
+    layers = [hidden[0].in_features] + [m.out_features for m in hidden] + [actor.mu.out_features]
+    net = mlp(layers)
+    linears = [m for m in net if isinstance(m, torch.nn.Linear)]
+    for target, source in zip(linears, [*hidden, actor.mu], strict=True):
+        target.load_state_dict(source.state_dict())
+    net.eval()
+    return AntWalker(net.cpu(), meta)
+
+
+def measure_walker(walker: AntWalker, episodes: int = 50, seed: int = 10_000, goal_min: float = 1.0,
+                   goal_max: float = 5.0, limit: int = 200) -> dict[str, Any]:
+    """Success of the walker on fresh goals ``goal_min``–``goal_max`` away: each episode one goal,
+    ``limit`` steps to come within 0.5 (AntMaze's success) and 0.2 (the training bonus) of it.
+
+    Also the fraction of episodes in which the ant flipped (torso z outside Gymnasium's healthy
+    range) and the median steps to come within 0.5.
+    """
+    from envs.ant_reach import AntReachEnv
+
+    env = AntReachEnv(goal_min=goal_min, goal_max=goal_max, reach_radius=1e-9)
+    within = {0.5: 0, 0.2: 0}
+    steps_to_half, flipped = [], 0
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed + episode)
+        goal = env.goal.copy()
+        best = np.inf
+        for step in range(limit):
+            obs, _, terminated, _, _ = env.step(walker.act(obs[:-2], obs[-2:]))
+            distance = float(np.linalg.norm(obs[-2:]))
+            if distance <= 0.5 and best > 0.5:
+                steps_to_half.append(step + 1)
+            best = min(best, distance)
+            if terminated:
+                flipped += 1
+                break
+        assert np.allclose(env.goal, goal)  # a 1e-9 radius never draws a new goal
+        for radius in within:
+            within[radius] += best <= radius
+    return {"episodes": episodes, "limit_steps": limit, "goal_range": [goal_min, goal_max],
+            "success_0.5": round(within[0.5] / episodes, 3), "success_0.2": round(within[0.2] / episodes, 3),
+            "flipped": round(flipped / episodes, 3),
+            "median_steps_to_0.5": float(np.median(steps_to_half)) if steps_to_half else None}
+
+
+def train(out_dir: str | os.PathLike, preset: str = "cpu", seed: int = 0, device: str = "cpu",
+          config: WalkerConfig | None = None, *, progress: bool = True, eval_episodes: int = 20) -> Path:
+    """Train (or resume, or return the finished) walker run in ``out_dir``; returns its ``walker.pt``.
+
+    Raises:
+        ValueError: unknown preset, or ``out_dir`` holding another run.
+    """
+    from stable_baselines3 import SAC
+
+    config = config if config is not None else get_preset(preset)
+    out = Path(out_dir)
+    final = out / WALKER_FILE
+    run = {"env": RUN_ENV, "preset": preset, "seed": seed, "train_config": asdict(config)}
+    if final.is_file():
+        check_same_run(final, AntWalker.load(final).meta, run)
+        return final
+    out.mkdir(parents=True, exist_ok=True)
+    pointer = read_pointer(out)
+
+    def vec_env():
+        from stable_baselines3.common.env_util import make_vec_env
+
+        return make_vec_env(lambda: make_env(config), n_envs=1, seed=seed)
+
+    done, wall = 0, 0.0
+    if pointer is None:
+        model = SAC("MlpPolicy", vec_env(), learning_rate=config.learning_rate,
+                    buffer_size=min(config.buffer_size, config.env_steps), learning_starts=config.learning_starts,
+                    batch_size=config.batch_size, tau=config.tau, gamma=config.gamma,
+                    policy_kwargs={"net_arch": [config.net_width] * config.net_depth}, seed=seed,
+                    device=resolve_device(device), verbose=0)
+    else:
+        check_same_run(out / CHECKPOINT_POINTER, pointer, run)
+        folder = out / pointer["folder"]
+        model = SAC.load(folder / MODEL_FILE, env=vec_env(), device=resolve_device(device))
+        model.load_replay_buffer(folder / "replay_buffer.pkl")
+        done, wall = int(pointer["env_steps"]), float(pointer["train_wall_s"])
+        model.set_random_seed(seed + done)
+    while done < config.env_steps:
+        began = time.perf_counter()
+        model.learn(min(config.checkpoint_every, config.env_steps - done), reset_num_timesteps=False)
+        wall += time.perf_counter() - began
+        done = model.num_timesteps
+        if progress:
+            measured = measure_walker(export_walker(model, {}), episodes=eval_episodes,
+                                      goal_min=config.goal_min, goal_max=config.goal_max)
+            print(f"walker seed {seed}: {done}/{config.env_steps} env steps, {wall / 60:.1f} min, "
+                  f"{done / max(wall, 1e-9):.0f} steps/s; fresh goals within 0.5: {measured['success_0.5']:.0%}, "
+                  f"0.2: {measured['success_0.2']:.0%}, flipped {measured['flipped']:.0%}", flush=True)
+        if done < config.env_steps:
+            save_checkpoint(out, model, {**run, "env_steps": done, "train_wall_s": wall}, done)
+    measured = measure_walker(export_walker(model, {}), episodes=100, goal_min=config.goal_min,
+                              goal_max=config.goal_max)
+    meta = {**run, "goal_max": config.goal_max, "env_steps": done, "train_wall_s": round(wall, 1),
+            "device": str(model.device), "budget": f"SAC, {done // 1000}k env steps", "measured": measured,
+            "versions": versions(), "commit": git_commit(), "command": command_line("benchmarks train-walker")}
+    model.save(out / MODEL_FILE)
+    export_walker(model, meta).save(final)
+    remove_checkpoints(out)
+    return final
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks train-walker", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", required=True, help="run folder (resumed if it holds an unfinished run)")
+    parser.add_argument("--preset", default="cpu", choices=sorted(PRESETS))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--env-steps", type=int, default=None, help="override the preset's budget")
+    parser.add_argument("--ship", default=None, help="copy the finished walker.pt here")
+    args = parser.parse_args(argv)
+    config = get_preset(args.preset)
+    if args.env_steps is not None:
+        config = replace(config, env_steps=args.env_steps)
+    path = train(args.out, args.preset, args.seed, args.device, config)
+    walker = AntWalker.load(path)
+    print(f"{path}: {walker.meta['budget']}, {walker.meta['train_wall_s'] / 60:.0f} min; "
+          f"{walker.meta['measured']}")
+    if args.ship:
+        Path(args.ship).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, args.ship)
+        print(f"shipped to {args.ship}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

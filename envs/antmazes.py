@@ -1,0 +1,112 @@
+"""AntMaze metadata: D4RL's ``antmaze-*-v2`` evaluation on Gymnasium-Robotics ``AntMaze``.
+
+Plain data, no MuJoCo import. The three mazes are D4RL's evaluation maps ``U_MAZE_TEST``,
+``BIG_MAZE_TEST`` and ``HARDEST_MAZE_TEST`` (``d4rl/locomotion/maze_env.py``): the Maze2D
+layouts, with the ant's reset cell ``R`` and the goal cell ``G`` in ``(row, col)`` of the maze
+strings. Cells are 4 × 4 (D4RL's ``maze_size_scaling``); positions are in the Gymnasium-Robotics
+frame of :mod:`envs.mazes` scaled by 4 (origin at the maze's centre, ``y`` up the page).
+
+D4RL places cell ``(row, col)`` at ``(4·col, 4·row)`` relative to the reset cell, so its world is
+this one mirrored top to bottom (the ant's body is symmetric under that mirror, and every route
+keeps its length); its random goal offset, ``U(0, 1) + U(0, 0.5)`` along ``+col`` and ``+row``, is
+applied here along ``+x`` and ``−y``. ``docs/antmaze.md`` lists every difference from D4RL.
+
+The six env ids share three mazes; ``umaze``, ``diverse`` and ``play`` name the dataset, not the
+evaluation, which is the same for both envs of a maze (as in D4RL).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs.mazes import GYM_NAMESPACE, LARGE_MAZE_LAYOUT, MEDIUM_MAZE_LAYOUT, U_MAZE_LAYOUT, MazeSpec
+
+ANT_MAZE_SCALE = 4.0
+"""Side of one maze cell in world units (D4RL's and Gymnasium-Robotics' ``maze_size_scaling``)."""
+ANT_GOAL_RADIUS = 0.5
+"""Success: the torso's (x, y) within this distance of the goal (D4RL; Gymnasium-Robotics: 0.45)."""
+START_QPOS_NOISE = 0.1
+"""Half-width of the uniform noise on every joint position at reset, torso (x, y) included (D4RL's ant)."""
+START_QVEL_STD = 0.1
+"""Standard deviation of the Gaussian joint velocities at reset (D4RL's ant)."""
+GOAL_CELL_NOISE = 0.25 * ANT_MAZE_SCALE
+"""D4RL's goal: the goal cell's centre plus ``U(0, GOAL_CELL_NOISE)`` ..."""
+GOAL_EXTRA_NOISE = 0.5 * 0.25 * ANT_MAZE_SCALE
+"""... plus ``U(0, GOAL_EXTRA_NOISE)``, along +col and +row of D4RL's maze (``goal_sampler``)."""
+
+ANTMAZES: dict[str, MazeSpec] = {
+    # reference returns 0 / 1: D4RL's antmaze ref_min_score / ref_max_score (score = 100 · success)
+    "umaze": MazeSpec("umaze", U_MAZE_LAYOUT, (3, 1), 700, 0.0, 1.0, 1_000_000,
+                      scale=ANT_MAZE_SCALE, start_cell=(1, 1)),
+    "medium": MazeSpec("medium", MEDIUM_MAZE_LAYOUT, (6, 6), 1000, 0.0, 1.0, 1_000_000,
+                       scale=ANT_MAZE_SCALE, start_cell=(1, 1)),
+    "large": MazeSpec("large", LARGE_MAZE_LAYOUT, (7, 9), 1000, 0.0, 1.0, 1_000_000,
+                      scale=ANT_MAZE_SCALE, start_cell=(1, 1)),
+}
+
+DATASET_KINDS = ("umaze", "diverse", "play")
+"""``umaze``: the fixed evaluation start and goal; ``diverse``: random starts and goals;
+``play``: random starts, a few hand-picked goals (D4RL's three kinds of AntMaze data)."""
+
+
+@dataclass(frozen=True)
+class AntMazeEnvSpec:
+    """One AntMaze env: its maze and the kind of data its dataset holds."""
+
+    env_id: str
+    """D4RL's id, e.g. ``antmaze-large-diverse-v2`` (registered as ``dfplan/<env_id>``)."""
+    maze: MazeSpec
+    dataset_kind: str
+    """``umaze``, ``diverse`` or ``play`` (:data:`DATASET_KINDS`)."""
+
+    @property
+    def gym_id(self) -> str:
+        return f"{GYM_NAMESPACE}/{self.env_id}"
+
+    @property
+    def dataset_id(self) -> str:
+        """Minari id of this env's generated dataset (one per env, as in D4RL)."""
+        return f"{GYM_NAMESPACE}/{self.env_id}"
+
+    def goal_box(self) -> tuple[np.ndarray, np.ndarray]:
+        """Corners ``(low, high)`` (x, y) of the box D4RL draws this env's evaluation goal from."""
+        centre = self.maze.goal_xy
+        reach = GOAL_CELL_NOISE + GOAL_EXTRA_NOISE
+        return centre + np.array([0.0, -reach]), centre + np.array([reach, 0.0])
+
+
+ANTMAZE_ENV_SPECS: dict[str, AntMazeEnvSpec] = {
+    env_id: AntMazeEnvSpec(env_id, ANTMAZES[maze], kind)
+    for env_id, maze, kind in (
+        ("antmaze-umaze-v2", "umaze", "umaze"),
+        ("antmaze-umaze-diverse-v2", "umaze", "diverse"),
+        ("antmaze-medium-play-v2", "medium", "play"),
+        ("antmaze-medium-diverse-v2", "medium", "diverse"),
+        ("antmaze-large-play-v2", "large", "play"),
+        ("antmaze-large-diverse-v2", "large", "diverse"),
+    )
+}
+ANTMAZE_IDS: tuple[str, ...] = tuple(ANTMAZE_ENV_SPECS)
+
+
+def get_antmaze_spec(env_id: str) -> AntMazeEnvSpec:
+    """Look up an AntMaze env by id (``antmaze-umaze-v2`` or ``dfplan/antmaze-umaze-v2``).
+
+    Raises:
+        ValueError: for an unknown id, listing the valid ones.
+    """
+    key = env_id.removeprefix(f"{GYM_NAMESPACE}/")
+    if key not in ANTMAZE_ENV_SPECS:
+        raise ValueError(f"Unknown AntMaze env id {env_id!r}; valid ids: {', '.join(ANTMAZE_IDS)}")
+    return ANTMAZE_ENV_SPECS[key]
+
+
+def d4rl_goal_offset(rng: np.random.Generator) -> np.ndarray:
+    """D4RL's random offset of the evaluation goal from its cell's centre, in this frame, shape (2,).
+
+    D4RL adds ``U(0, 1) + U(0, 0.5)`` along its +x (= +col) and +y (= +row); +row is −y here.
+    """
+    along_col, along_row = rng.uniform(0.0, GOAL_CELL_NOISE, 2) + rng.uniform(0.0, GOAL_EXTRA_NOISE, 2)
+    return np.array([along_col, -along_row])
