@@ -149,8 +149,12 @@ def measure_walker(walker: AntWalker, episodes: int = 50, seed: int = 10_000, go
 
 
 def train(out_dir: str | os.PathLike, preset: str = "cpu", seed: int = 0, device: str = "cpu",
-          config: WalkerConfig | None = None, *, progress: bool = True, eval_episodes: int = 20) -> Path:
+          config: WalkerConfig | None = None, *, progress: bool = True, eval_episodes: int = 20,
+          final_episodes: int = 100) -> Path:
     """Train (or resume, or return the finished) walker run in ``out_dir``; returns its ``walker.pt``.
+
+    ``eval_episodes`` fresh goals measure the policy at each checkpoint (the progress line),
+    ``final_episodes`` the finished walker (its file's ``meta["measured"]``).
 
     Raises:
         ValueError: unknown preset, or ``out_dir`` holding another run.
@@ -199,7 +203,7 @@ def train(out_dir: str | os.PathLike, preset: str = "cpu", seed: int = 0, device
                   f"0.2: {measured['success_0.2']:.0%}, flipped {measured['flipped']:.0%}", flush=True)
         if done < config.env_steps:
             save_checkpoint(out, model, {**run, "env_steps": done, "train_wall_s": wall}, done)
-    measured = measure_walker(export_walker(model, {}), episodes=100, goal_min=config.goal_min,
+    measured = measure_walker(export_walker(model, {}), episodes=final_episodes, goal_min=config.goal_min,
                               goal_max=config.goal_max)
     meta = {**run, "goal_max": config.goal_max, "env_steps": done, "train_wall_s": round(wall, 1),
             "device": str(model.device), "budget": f"SAC, {done // 1000}k env steps", "measured": measured,

@@ -46,6 +46,18 @@ ANTMAZES: dict[str, MazeSpec] = {
                       scale=ANT_MAZE_SCALE, start_cell=(1, 1)),
 }
 
+PLAY_GOAL_CELLS: dict[str, tuple[tuple[int, int], ...]] = {
+    # the G cells of D4RL's data-generation maps BIG_MAZE and HARDEST_MAZE (d4rl/locomotion/maze_env.py)
+    "medium": ((2, 6), (5, 1), (6, 5)),
+    "large": ((1, 6), (3, 5), (3, 10), (5, 2), (7, 4), (7, 6), (7, 9)),
+}
+"""The hand-picked goals of the ``play`` datasets."""
+DATASET_EPISODE_STEPS = 1000
+"""Length of a data episode (D4RL's generator: one goal per 1000-step episode, every maze)."""
+START_CELL_NOISE = 0.5 * 0.5 * ANT_MAZE_SCALE
+"""A random data start: a free cell's centre + U(0, START_CELL_NOISE) along +col and +row (D4RL's
+``_get_reset_location``)."""
+
 DATASET_KINDS = ("umaze", "diverse", "play")
 """``umaze``: the fixed evaluation start and goal; ``diverse``: random starts and goals;
 ``play``: random starts, a few hand-picked goals (D4RL's three kinds of AntMaze data)."""
@@ -101,6 +113,12 @@ def get_antmaze_spec(env_id: str) -> AntMazeEnvSpec:
     if key not in ANTMAZE_ENV_SPECS:
         raise ValueError(f"Unknown AntMaze env id {env_id!r}; valid ids: {', '.join(ANTMAZE_IDS)}")
     return ANTMAZE_ENV_SPECS[key]
+
+
+def d4rl_offset(rng: np.random.Generator, reach: float) -> np.ndarray:
+    """``U(0, reach)`` along D4RL's +col (+x here) and +row (−y here), shape (2,)."""
+    along_col, along_row = rng.uniform(0.0, reach, 2)
+    return np.array([along_col, -along_row])
 
 
 def d4rl_goal_offset(rng: np.random.Generator) -> np.ndarray:

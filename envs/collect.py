@@ -218,6 +218,32 @@ def write_dataset(
 
     Returns the dataset directory. Raises ``FileExistsError`` if it exists and not ``overwrite``.
     """
+    maze = spec.maze
+    return write_buffers(
+        dataset_id, list(episode_buffers(stream, maze)), f"dfplan/maze2d-{maze.name}-v1", maze,
+        algorithm="D4RL waypoint controller: Q-iteration + PD, N(0, 0.5^2) action noise",
+        source="envs/collect.py", overwrite=overwrite,
+        description=(
+            f"D4RL-style maze2d-{maze.name} data on PointMaze: one continuous stream of "
+            f"{len(stream.actions)} steps (seed {seed}), "
+            + (f"each reached goal held for 0-{dwell} more steps (not D4RL), then a new random goal, "
+               if dwell else "new random goal on each arrival, ")
+            + "rewards relabelled to the fixed maze2d goal, chunked into "
+            f"{maze.episode_steps}-step episodes; infos: qpos, qvel, moving goal."
+        ),
+    )
+
+
+def write_buffers(dataset_id: str, buffers: list, env_id: str, maze: MazeSpec, algorithm: str, source: str,
+                  description: str, overwrite: bool = False) -> Path:
+    """Write Minari ``EpisodeBuffer``s as dataset ``dataset_id`` of ``env_id`` into the local store.
+
+    The dataset is built in a staging directory inside the store and moved into place only when
+    complete, so an interruption leaves nothing behind. Returns the dataset directory.
+
+    Raises:
+        FileExistsError: it exists and not ``overwrite``.
+    """
     import minari
     from minari.namespace import create_namespace, list_local_namespaces
 
@@ -225,7 +251,6 @@ def write_dataset(
     target = store / dataset_id
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} exists; pass --overwrite to replace it")
-    maze = spec.maze
     staging = Path(tempfile.mkdtemp(prefix=".dfplan-staging-", dir=store))
     try:
         with _minari_root(staging), warnings.catch_warnings():
@@ -234,22 +259,15 @@ def write_dataset(
             )
             minari.create_dataset_from_buffers(
                 dataset_id=dataset_id,
-                buffer=list(episode_buffers(stream, maze)),
-                env=f"dfplan/maze2d-{maze.name}-v1",
-                eval_env=f"dfplan/maze2d-{maze.name}-v1",
-                algorithm_name="D4RL waypoint controller: Q-iteration + PD, N(0, 0.5^2) action noise",
+                buffer=buffers,
+                env=env_id,
+                eval_env=env_id,
+                algorithm_name=algorithm,
                 author="dfplan",
-                code_permalink=f"dfplan commit {git_commit()} (envs/collect.py)",
+                code_permalink=f"dfplan commit {git_commit()} ({source})",
                 ref_min_score=maze.ref_min_score,
                 ref_max_score=maze.ref_max_score,
-                description=(
-                    f"D4RL-style maze2d-{maze.name} data on PointMaze: one continuous stream of "
-                    f"{len(stream.actions)} steps (seed {seed}), "
-                    + (f"each reached goal held for 0-{dwell} more steps (not D4RL), then a new random goal, "
-                       if dwell else "new random goal on each arrival, ")
-                    + "rewards relabelled to the fixed maze2d goal, chunked into "
-                    f"{maze.episode_steps}-step episodes; infos: qpos, qvel, moving goal."
-                ),
+                description=description,
             )
         namespace = dataset_id.split("/")[0] if "/" in dataset_id else None
         if namespace is not None and namespace not in list_local_namespaces():
@@ -263,7 +281,8 @@ def write_dataset(
     return target
 
 
-def record_speed(path: Path, dataset_id: str, steps: int, collect_s: float, write_s: float) -> None:
+def record_speed(path: Path, dataset_id: str, steps: int, collect_s: float, write_s: float,
+                 module: str = "envs.collect") -> None:
     """Upsert this run's speed into a JSON map ``dataset_id -> measurement`` (atomic write)."""
     records = json.loads(path.read_text()) if path.exists() else {}
     records[dataset_id] = {
@@ -277,7 +296,7 @@ def record_speed(path: Path, dataset_id: str, steps: int, collect_s: float, writ
         "commit": git_commit(),
         "versions": versions(),
         "cpu_count": os.cpu_count(),
-        "command": "python -m envs.collect " + " ".join(sys.argv[1:]),
+        "command": f"python -m {module} " + " ".join(sys.argv[1:]),
     }
     atomic_write_text(path, json.dumps(records, indent=2, sort_keys=True) + "\n")
 

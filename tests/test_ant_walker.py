@@ -1,0 +1,128 @@
+"""The AntMaze walker: the ant's reaching task, the exported SAC actor, and its resumable trainer."""
+
+import numpy as np
+import pytest
+import torch
+
+import benchmarks.train_walker as train_walker
+from envs.ant_reach import ANT_BODY_DIM, AntReachEnv
+from envs.ant_walker import AntWalker, mlp
+
+
+def test_reaching_task_draws_goals_in_range_and_pays_a_bonus_and_a_new_goal_on_arrival():
+    env = AntReachEnv(goal_min=1.0, goal_max=5.0, reach_radius=0.2, reach_bonus=10.0)
+    obs, info = env.reset(seed=0)
+    assert obs.shape == (ANT_BODY_DIM + 2,) and info == {"reached": 0, "is_success": False}
+    assert 1.0 - 0.2 <= np.linalg.norm(obs[-2:]) <= 5.0 + 0.2  # the start's ±0.1 noise
+    xy = env.ant.data.qpos[:2].copy()
+    env.goal = xy + np.array([0.05, 0.0])
+    obs, reward, terminated, truncated, info = env.step(np.zeros(8))
+    assert info == {"reached": 1, "is_success": True} and not terminated and not truncated
+    assert reward > 5.0  # the bonus, less at most a few units of costs and lost progress
+    assert 1.0 - 0.05 <= np.linalg.norm(obs[-2:]) <= 5.0 + 0.05 and not np.allclose(env.goal, xy + np.array([0.05, 0.0]))
+
+
+def test_moving_towards_the_goal_is_rewarded_more_than_moving_away():
+    env = AntReachEnv()
+    env.reset(seed=1)
+    xy = env.ant.data.qpos[:2].copy()
+    rewards = []
+    for goal in (xy + np.array([3.0, 0.0]), xy - np.array([3.0, 0.0])):
+        env.reset(seed=1)
+        env.goal = goal
+        qvel = env.ant.data.qvel.copy()
+        qvel[0] = 2.0  # push the torso along +x
+        env.ant.set_state(env.ant.data.qpos.copy(), qvel)
+        rewards.append(env.step(np.zeros(8))[1])
+    assert rewards[0] > rewards[1] + 1.0
+
+
+def test_bad_reaching_settings_are_rejected():
+    with pytest.raises(ValueError, match="goal_min"):
+        AntReachEnv(goal_min=3.0, goal_max=1.0)
+    with pytest.raises(ValueError, match="reach_radius"):
+        AntReachEnv(reach_radius=0.0)
+    with pytest.raises(ValueError, match="unknown walker preset"):
+        train_walker.get_preset("huge")
+    with pytest.raises(ValueError, match="gamma"):
+        train_walker.WalkerConfig(gamma=1.0)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("walker")
+    path = train_walker.train(out, "tiny", seed=0, progress=False, final_episodes=3)
+    return out, path
+
+
+def test_tiny_preset_trains_a_self_describing_walker_and_a_rerun_reuses_it(tiny_run):
+    out, path = tiny_run
+    walker = AntWalker.load(path)
+    meta = walker.meta
+    assert meta["env_steps"] == 600 and meta["preset"] == "tiny" and meta["budget"] == "SAC, 0k env steps"
+    assert set(meta["measured"]) >= {"success_0.5", "success_0.2", "flipped", "episodes"}
+    assert not (out / "checkpoint.json").exists() and not list(out.glob("checkpoint-*"))
+    stamp = path.stat().st_mtime_ns
+    assert train_walker.train(out, "tiny", seed=0, progress=False) == path and path.stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match="another run"):
+        train_walker.train(out, "tiny", seed=1, progress=False)
+
+
+def test_exported_walker_acts_as_the_sac_actors_deterministic_action(tiny_run):
+    from stable_baselines3 import SAC
+
+    out, path = tiny_run
+    model = SAC.load(out / "model.zip", device="cpu")
+    walker = AntWalker.load(path)
+    obs = np.random.default_rng(0).normal(size=(5, ANT_BODY_DIM + 2)) * 0.5
+    expected, _ = model.predict(obs, deterministic=True)
+    np.testing.assert_allclose(walker.act(obs[:, :-2], obs[:, -2:]), expected, atol=1e-5)
+    single = walker.act(obs[0, :-2], obs[0, -2:])
+    assert single.shape == (8,) and np.abs(single).max() <= 1.0
+
+
+def test_far_waypoints_are_pulled_in_to_the_training_range(tiny_run):
+    walker = AntWalker.load(tiny_run[1])
+    body = np.zeros(ANT_BODY_DIM)
+    np.testing.assert_allclose(walker.walker_input(body, [30.0, 40.0])[-2:], [3.0, 4.0])
+    np.testing.assert_allclose(walker.walker_input(body, [0.3, 0.4])[-2:], [0.3, 0.4])
+
+
+def test_interrupted_training_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    real_learn_calls = []
+    from stable_baselines3 import SAC
+
+    real_learn = SAC.learn
+
+    def learn_then_crash(self, *args, **kwargs):
+        if real_learn_calls:
+            raise KeyboardInterrupt
+        real_learn_calls.append(1)
+        return real_learn(self, *args, **kwargs)
+
+    monkeypatch.setattr(SAC, "learn", learn_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        train_walker.train(tmp_path, "tiny", seed=0, progress=False, final_episodes=2)
+    assert (tmp_path / "checkpoint.json").is_file() and (tmp_path / "checkpoint-300").is_dir()
+    monkeypatch.setattr(SAC, "learn", real_learn)
+    path = train_walker.train(tmp_path, "tiny", seed=0, progress=False, final_episodes=2)
+    assert AntWalker.load(path).meta["env_steps"] == 600
+
+
+def test_missing_corrupt_and_foreign_walker_files_and_bad_inputs_get_clear_errors(tmp_path, tiny_run):
+    with pytest.raises(FileNotFoundError, match="train-walker"):
+        AntWalker.load(tmp_path / "none.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match="not a readable"):
+        AntWalker.load(tmp_path / "junk.pt")
+    torch.save({"format": "something-else"}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not an ant walker"):
+        AntWalker.load(tmp_path / "other.pt")
+    AntWalker(mlp([5, 8]), {}).save(tmp_path / "small.pt")
+    with pytest.raises(ValueError, match="do not map"):
+        AntWalker.load(tmp_path / "small.pt")
+    walker = AntWalker.load(tiny_run[1])
+    with pytest.raises(ValueError, match="body"):
+        walker.act(np.zeros(29), np.zeros(2))
+    with pytest.raises(ValueError, match="NaN"):
+        walker.act(np.full(ANT_BODY_DIM, np.nan), np.zeros(2))
