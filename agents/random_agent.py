@@ -10,8 +10,9 @@ from agents.protocol import EpisodicAgent, Observation, as_batch
 class RandomAgent(EpisodicAgent):
     """Uniform random actions, reproducible from ``seed`` (reseeded by ``reset(seed)``)."""
 
-    def __init__(self, action_dim: int = 2, seed: int | None = None) -> None:
+    def __init__(self, action_dim: int = 2, seed: int | None = None, state_dim: int = 4) -> None:
         self.action_dim = action_dim
+        self.state_dim = state_dim
         self.rng = np.random.default_rng(seed)
 
     def reset(self, seed: int | None = None) -> None:
@@ -23,7 +24,7 @@ class RandomAgent(EpisodicAgent):
         """Random actions carry no episode state."""
 
     def act(self, obs: Observation) -> np.ndarray:
-        batch = as_batch(obs)
+        batch = as_batch(obs, state_dim=self.state_dim)
         actions = self.rng.uniform(-1.0, 1.0, size=(len(batch.states), self.action_dim)).astype(
             np.float32
         )

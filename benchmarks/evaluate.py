@@ -25,16 +25,29 @@ import numpy as np
 import envs
 from agents import OracleAgent, RandomAgent
 from agents.protocol import Agent
-from benchmarks.results import DEFAULT_RESULTS_PATH, ResultRow, upsert_rows
+from benchmarks.results import ResultRow, default_results_path, upsert_rows
 from dfplan.provenance import command_line, git_commit, versions
 from envs.scoring import EpisodeMetrics, episode_metrics
 
 AGENTS: dict[str, Callable[[str, int], Agent]] = {
-    "oracle": lambda env_id, seed: OracleAgent(env_id, seed=seed),
-    "random": lambda env_id, seed: RandomAgent(seed=seed),
+    "oracle": lambda env_id, seed: _oracle(env_id, seed),
+    "random": lambda env_id, seed: _random(env_id, seed),
     "roadmap": lambda env_id, seed: _roadmap(env_id),
 }
 """Agents the CLI can build: name -> factory(env_id, seed)."""
+
+
+def _random(env_id: str, seed: int) -> Agent:
+    """Uniform actions: 8 torques on AntMaze (27-number observations), else 2 forces."""
+    return RandomAgent(action_dim=8, seed=seed, state_dim=27) if envs.is_antmaze(env_id) else RandomAgent(seed=seed)
+
+
+def _oracle(env_id: str, seed: int) -> Agent:
+    if envs.is_antmaze(env_id):
+        from agents.ant_oracle import AntOracleAgent
+
+        return AntOracleAgent(env_id, seed=seed)
+    return OracleAgent(env_id, seed=seed)
 
 
 def _roadmap(env_id: str) -> Agent:
@@ -78,7 +91,7 @@ def evaluate(
     if n_episodes < 1 or batch_size < 1:
         raise ValueError(f"n_episodes and batch_size must be positive, got {n_episodes} and {batch_size}")
     eval_seeds = [seed + i for i in range(n_episodes)]
-    suite_steps = envs.get_env_spec(env_id).maze.episode_steps
+    suite_steps = envs.get_suite_spec(env_id).maze.episode_steps
     if max_episode_steps is not None and max_episode_steps < 1:
         raise ValueError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
     steps = min(suite_steps, max_episode_steps or suite_steps)
@@ -94,7 +107,7 @@ def evaluate(
         run_lockstep(agent, env_id, [seed], act_times, steps)
     latency = agent.latency_ms() if hasattr(agent, "latency_ms") else {}
     row = ResultRow(
-        env=envs.get_env_spec(env_id).env_id,
+        env=envs.get_suite_spec(env_id).env_id,
         agent=agent_name,
         variant=variant,
         n_episodes=n_episodes,
@@ -146,7 +159,8 @@ def run_lockstep(agent: Agent, env_id: str, seeds: list[int], act_times: list[fl
     ``act_times`` (when given) collects the wall time of every ``act`` call; an agent with
     ``reset_latency`` has its own latency record cleared first, so it reports this run only.
     ``episode_steps``: episode length (default: the suite's). ``states`` (when given) receives
-    each episode's observations ``(T + 1, O)``, the reset one first.
+    each episode's observations ``(T + 1, O)``, the reset one first. An env whose episode has
+    ended (AntMaze ends at the goal) is stepped no more; its last observation stays in the batch.
     """
     batch = len(seeds) > 1
     env_list = [envs.make(env_id, max_episode_steps=episode_steps) for _ in seeds]
@@ -157,8 +171,8 @@ def run_lockstep(agent: Agent, env_id: str, seeds: list[int], act_times: list[fl
     rewards = [[] for _ in seeds]
     visited = [[o["observation"]] for o in observations]
     infos: list[dict] = [{} for _ in seeds]
-    done = False
-    while not done:
+    ended = [False] * len(seeds)
+    while not all(ended):
         obs = {key: np.stack([o[key] for o in observations]) for key in observations[0]} if batch else observations[0]
         start = time.perf_counter()
         actions = agent.act(obs)
@@ -166,10 +180,12 @@ def run_lockstep(agent: Agent, env_id: str, seeds: list[int], act_times: list[fl
             act_times.append(time.perf_counter() - start)
         actions = actions if batch else actions[None]
         for i, env in enumerate(env_list):
+            if ended[i]:
+                continue
             observations[i], reward, terminated, truncated, infos[i] = env.step(actions[i])
             rewards[i].append(reward)
             visited[i].append(observations[i]["observation"])
-            done = done or terminated or truncated
+            ended[i] = terminated or truncated
     for env in env_list:
         env.close()
     if states is not None:
@@ -182,17 +198,19 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m benchmarks.evaluate", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--agent", required=True, choices=sorted(AGENTS))
-    parser.add_argument("--env", required=True, help=f"'all' or one of {', '.join(envs.ENV_IDS)}")
+    parser.add_argument("--env", required=True, help=f"'all' (the Maze2D suite), 'antmaze' or one of "
+                        f"{', '.join(envs.ENV_IDS + envs.ANTMAZE_IDS)}")
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument(
         "--seed", type=int, default=0, help="first eval seed (episode i uses seed + i)"
     )
-    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS_PATH)
+    parser.add_argument("--results", type=Path, default=None,
+                        help="results file (default: the suite's, results/maze2d/ or results/antmaze/results.json)")
     args = parser.parse_args(argv)
-    env_ids = list(envs.ENV_IDS) if args.env == "all" else [args.env]
+    env_ids = {"all": list(envs.ENV_IDS), "antmaze": list(envs.ANTMAZE_IDS)}.get(args.env, [args.env])
     for env_id in env_ids:
         try:
-            envs.get_env_spec(env_id)
+            envs.get_suite_spec(env_id)
         except ValueError as error:
             parser.error(str(error))
     command = command_line("benchmarks.evaluate", argv)
@@ -206,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
             agent_name=args.agent,
             command=command,
         )
-        upsert_rows([result.row], args.results)
+        upsert_rows([result.row], args.results or default_results_path(result.row.env))
         row = result.row
         reach = "n/a" if row.first_reach_mean is None else f"{row.first_reach_mean:.1f}"
         print(

@@ -125,6 +125,8 @@ class AgentSpec:
     """Optional packages it needs beyond ``pip install .`` (importable module names)."""
     legend: str = ""
     """What it is or changes, in a sentence (``--list`` and the report's legend)."""
+    suites: tuple[str, ...] = ("maze2d",)
+    """The suites (``benchmarks.run --suite``) it can be evaluated on."""
 
     @property
     def trained(self) -> bool:
@@ -149,15 +151,15 @@ class AgentSpec:
 
 
 def _build_oracle(request: BuildRequest) -> BuiltAgent:
-    from agents import OracleAgent
+    from benchmarks.evaluate import AGENTS as PLAIN_AGENTS
 
-    return BuiltAgent(OracleAgent(request.env_id, seed=request.seed), "cpu")
+    return BuiltAgent(PLAIN_AGENTS["oracle"](request.env_id, request.seed), "cpu")
 
 
 def _build_random(request: BuildRequest) -> BuiltAgent:
-    from agents import RandomAgent
+    from benchmarks.evaluate import AGENTS as PLAIN_AGENTS
 
-    return BuiltAgent(RandomAgent(seed=request.seed), "cpu")
+    return BuiltAgent(PLAIN_AGENTS["random"](request.env_id, request.seed), "cpu")
 
 
 def _roadmap_builder(**config: Any) -> Callable[[BuildRequest], BuiltAgent]:
@@ -480,15 +482,15 @@ AGENTS: dict[str, AgentSpec] = {
     "cql": _baseline_spec("cql"),
     "roadmap": _roadmap_spec(),
     **{f"roadmap/{name}": _roadmap_spec(name, variant) for name, variant in ROADMAP_VARIANTS.items()},
-    "oracle": AgentSpec("oracle", _build_oracle),
-    "random": AgentSpec("random", _build_random),
+    "oracle": AgentSpec("oracle", _build_oracle, suites=("maze2d", "antmaze")),
+    "random": AgentSpec("random", _build_random, suites=("maze2d", "antmaze")),
 }
 """The agents the runner can evaluate, by name (``<agent>/<variant>`` for a variant sharing an
 agent's trained models)."""
 
 
 DEFAULT_AGENTS: tuple[str, ...] = tuple(name for name, spec in AGENTS.items() if spec.in_default_sweep)
-"""What ``benchmarks.run`` evaluates by default: every agent, without the lever variants."""
+"""What ``benchmarks.run`` evaluates by default on Maze2D: every agent, without the lever variants."""
 
 
 def get_agent_spec(name: str) -> AgentSpec:

@@ -1,4 +1,5 @@
-"""The results format of DESIGN.md section 5: ``results/maze2d/results.json``.
+"""The results format of DESIGN.md section 5: ``results/maze2d/results.json`` (and, the same
+format, ``results/antmaze/results.json``).
 
 The file is a JSON list of rows, one per (env, agent, variant), written one row per line.
 :class:`ResultRow` validates a row; :func:`upsert_rows` replaces rows with the same key and
@@ -22,9 +23,18 @@ from pathlib import Path
 from typing import Any
 
 from dfplan.files import atomic_write_text, read_json_rows
+from envs.antmazes import ANTMAZE_IDS
 from envs.mazes import ENV_IDS
 
 DEFAULT_RESULTS_PATH = Path("results/maze2d/results.json")
+ANTMAZE_RESULTS_PATH = Path("results/antmaze/results.json")
+SUITE_ENV_IDS = ENV_IDS + ANTMAZE_IDS
+"""The env ids a row may name: the Maze2D / Multi2D suite and the AntMaze suite."""
+
+
+def default_results_path(env_id: str) -> Path:
+    """The committed results file of ``env_id``'s suite."""
+    return ANTMAZE_RESULTS_PATH if env_id in ANTMAZE_IDS else DEFAULT_RESULTS_PATH
 
 
 class ResultsFormatError(ValueError):
@@ -54,7 +64,7 @@ class ResultRow:
     """One measured row: an agent variant evaluated on one env."""
 
     env: str
-    """Suite env id, e.g. ``maze2d-large-v1``."""
+    """Suite env id, e.g. ``maze2d-large-v1`` or ``antmaze-large-diverse-v2``."""
     agent: str
     """Agent name: ``oracle``, ``random``, ``df``, ``diffuser``, ``sac-her``, ..."""
     variant: str
@@ -93,8 +103,8 @@ class ResultRow:
     """Free-form additional facts (versions, budgets); not used as a key."""
 
     def __post_init__(self) -> None:
-        if self.env not in ENV_IDS:
-            raise ResultsFormatError(f"env must be one of {', '.join(ENV_IDS)}, got {self.env!r}")
+        if self.env not in SUITE_ENV_IDS:
+            raise ResultsFormatError(f"env must be one of {', '.join(SUITE_ENV_IDS)}, got {self.env!r}")
         for name in ("agent", "variant", "device", "commit", "command"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():

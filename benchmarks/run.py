@@ -46,18 +46,33 @@ from benchmarks.registry import (
     TrainRequest,
     get_agent_spec,
 )
-from benchmarks.results import DEFAULT_RESULTS_PATH, ResultRow, load_rows, upsert_rows
+from benchmarks.results import (
+    ANTMAZE_RESULTS_PATH,
+    DEFAULT_RESULTS_PATH,
+    ResultRow,
+    load_rows,
+    upsert_rows,
+)
 from dfplan.config import comma_list
 from dfplan.provenance import command_line
-from envs.mazes import ENV_IDS, get_env_spec
+from envs import get_suite_spec
+from envs.antmazes import ANTMAZE_IDS
+from envs.mazes import ENV_IDS
 
-SUITES = {"maze2d": ENV_IDS}
+SUITES = {"maze2d": ENV_IDS, "antmaze": ANTMAZE_IDS}
 """Suite name -> its env ids."""
+COMMITTED_RESULTS = {"maze2d": DEFAULT_RESULTS_PATH, "antmaze": ANTMAZE_RESULTS_PATH}
+"""Suite name -> its committed results file."""
 INTERRUPTED = 130
 """Exit code of an interrupted sweep (as a shell reports Ctrl-C)."""
 SWEEP_RESULTS_PATH = Path("runs/maze2d/results.json")
-"""Where a sweep writes by default: its own file, so the committed ``results/`` stay as they are."""
-"""Exit code of an interrupted sweep (as a shell reports Ctrl-C)."""
+"""Where a sweep writes by default: its own file, so the committed ``results/`` stay as they are
+(``runs/antmaze/results.json`` for the AntMaze suite)."""
+
+
+def default_agents(suite: str) -> tuple[str, ...]:
+    """What ``--suite <suite>`` evaluates when ``--agents`` is not given: the default agents that run there."""
+    return tuple(name for name in DEFAULT_AGENTS if suite in get_agent_spec(name).suites)
 
 
 @dataclass(frozen=True)
@@ -240,9 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=1, help="worker processes (0: run jobs in this process)")
     parser.add_argument("--engine", choices=ENGINES, default="pool")
     parser.add_argument("--device", default="auto", help="training and evaluation device: auto | cpu | cuda | cuda:N")
-    parser.add_argument("--results", type=Path, default=SWEEP_RESULTS_PATH,
-                        help=f"results file (ledger: jobs.json beside it; default {SWEEP_RESULTS_PATH}: the committed "
-                             f"{DEFAULT_RESULTS_PATH} is only written when named here)")
+    parser.add_argument("--results", type=Path, default=None,
+                        help=f"results file (ledger: jobs.json beside it; default {SWEEP_RESULTS_PATH}, or runs/antmaze/"
+                             f"results.json for --suite antmaze: the committed {DEFAULT_RESULTS_PATH} and "
+                             f"{ANTMAZE_RESULTS_PATH} are only written when named here)")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs/benchmarks"), help="training run folders")
     parser.add_argument("--readme", help="README whose headline table the report updates "
                                          "(default: README.md for the default results file, else none; '-': none)")
@@ -263,8 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         print(agent_listing())
         return 0
+    if args.results is None:
+        args.results = SWEEP_RESULTS_PATH if args.suite == "maze2d" else Path(f"runs/{args.suite}/results.json")
     try:
-        agents = list(DEFAULT_AGENTS) if args.agents is None else comma_list(args.agents)
+        agents = list(default_agents(args.suite)) if args.agents is None else comma_list(args.agents)
         missing = {agent: get_agent_spec(agent).missing() for agent in agents}  # unknown names fail here
         missing = {agent: packages for agent, packages in missing.items() if packages}
         if missing and args.agents is not None:
@@ -274,7 +292,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipping {', '.join(missing)}: {', '.join(sorted({p for ps in missing.values() for p in ps}))} "
                   f"not installed ({OFFLINE_RL_INSTALL})")
             agents = [agent for agent in agents if agent not in missing]
-        env_ids = list(SUITES[args.suite]) if args.envs == "all" else [get_env_spec(e).env_id for e in comma_list(args.envs)]
+        env_ids = list(SUITES[args.suite]) if args.envs == "all" else [get_suite_spec(e).env_id for e in comma_list(args.envs)]
+        outside = [env for env in env_ids if env not in SUITES[args.suite]]
+        if outside:
+            raise ValueError(f"{', '.join(outside)} not in the {args.suite} suite (--suite {', '.join(sorted(SUITES))})")
+        unsupported = [agent for agent in agents if args.suite not in get_agent_spec(agent).suites]
+        if unsupported:
+            raise ValueError(f"{', '.join(unsupported)} cannot run on the {args.suite} suite yet; agents there: "
+                             f"{', '.join(default_agents(args.suite))}")
         resolve_device(args.device)  # an unknown or missing device fails here, not inside every job
         load_rows(args.results)  # a corrupt results file fails before any job runs, not after
         load_ledger(ledger_path(args.results))
@@ -310,10 +335,13 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         engine.shutdown()
     runner.upsert_all()
-    if not args.no_report and args.results.is_file():  # no results file yet: every job failed, nothing to report
+    if args.suite != "maze2d":
+        print(f"(no report for the {args.suite} suite yet: its rows are in {args.results})")
+    elif not args.no_report and args.results.is_file():  # no results file yet: every job failed, nothing to report
         report.main(["--results", str(args.results), *(["--readme", args.readme] if args.readme else [])])
-    if args.results.is_file() and DEFAULT_RESULTS_PATH.is_file() and args.results.resolve() != DEFAULT_RESULTS_PATH.resolve():
-        print(comparison_table(load_rows(args.results), load_rows(DEFAULT_RESULTS_PATH), {(job.env_id, get_agent_spec(job.agent).row_agent, job.variant) for job in sweep.evals}))
+    committed = COMMITTED_RESULTS[args.suite]
+    if args.results.is_file() and committed.is_file() and args.results.resolve() != committed.resolve():
+        print(comparison_table(load_rows(args.results), load_rows(committed), {(job.env_id, get_agent_spec(job.agent).row_agent, job.variant) for job in sweep.evals}))
     for key, error in runner.failed:
         print(f"\nFAILED {key}:\n{error}", file=sys.stderr)
     if runner.failed:

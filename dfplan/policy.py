@@ -39,8 +39,13 @@ def _check_finite(name: str, array: np.ndarray) -> None:
         raise ValueError(f"observation {name!r} contains NaN or inf")
 
 
-def as_batch(obs: Observation, state_dim: int = 4, goal_dim: int | None = 2) -> ObservationBatch:
+def as_batch(obs: Observation, state_dim: int = 4, goal_dim: int | None = 2,
+             with_position: bool = False) -> ObservationBatch:
     """Validate a single or batched observation and return it as a batch.
+
+    ``with_position``: the state is ``achieved_goal`` followed by ``observation`` (AntMaze, whose
+    ``observation`` leaves out the torso's (x, y): together D4RL's 29-number ant state); a flat
+    array is then that state already.
 
     Raises:
         TypeError: for an ``(obs, info)`` tuple (the return value of ``env.reset()``) or any
@@ -60,6 +65,14 @@ def as_batch(obs: Observation, state_dim: int = 4, goal_dim: int | None = 2) -> 
         if "observation" not in obs:
             raise ValueError(f"dict observation needs an 'observation' key, got keys {sorted(obs)}")
         states = np.asarray(obs["observation"], dtype=np.float64)
+        if with_position:
+            if obs.get("achieved_goal") is None:
+                raise ValueError(f"this agent needs the position in 'achieved_goal', got keys {sorted(obs)}")
+            position = np.asarray(obs["achieved_goal"], dtype=np.float64)
+            if position.shape[-1:] != (2,) or position.shape[:-1] != states.shape[:-1]:
+                raise ValueError(f"achieved_goal must have shape (2,) or (B, 2) beside observation {states.shape}, "
+                                 f"got {position.shape}")
+            states = np.concatenate([position, states], axis=-1)
         goals = (
             None
             if obs.get("desired_goal") is None
@@ -70,6 +83,9 @@ def as_batch(obs: Observation, state_dim: int = 4, goal_dim: int | None = 2) -> 
     else:
         raise TypeError(f"expected an observation (dict or array), got {type(obs).__name__}")
     if states.ndim not in (1, 2) or states.shape[-1] != state_dim:
+        if with_position and isinstance(obs, dict):
+            raise ValueError(f"observation must have shape ({state_dim - 2},) or (B, {state_dim - 2}) (and "
+                             f"achieved_goal (2,) or (B, 2)), got {np.shape(obs['observation'])}")
         raise ValueError(
             f"observation must have shape ({state_dim},) or (B, {state_dim}), got {states.shape}"
         )

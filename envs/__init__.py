@@ -28,6 +28,8 @@ __all__ = [
     "SuiteEnvSpec",
     "get_antmaze_spec",
     "get_env_spec",
+    "get_suite_spec",
+    "is_antmaze",
     "make",
     "normalized_score",
     "register_envs",
@@ -57,9 +59,18 @@ def make(env_id: str, **kwargs: Any) -> gymnasium.Env:
     Raises:
         ValueError: for an unknown id, listing the valid ones.
     """
+    return gymnasium.make(get_suite_spec(env_id).gym_id, **kwargs)
+
+
+def get_suite_spec(env_id: str) -> SuiteEnvSpec | AntMazeEnvSpec:
+    """The spec of any suite env id, Maze2D / Multi2D or AntMaze (``ValueError`` for an unknown one)."""
     key = env_id.removeprefix("dfplan/")
-    spec = get_antmaze_spec(key) if key.startswith("antmaze-") else get_env_spec(key)
-    return gymnasium.make(spec.gym_id, **kwargs)
+    return get_antmaze_spec(key) if key.startswith("antmaze-") else get_env_spec(key)
+
+
+def is_antmaze(env_id: str) -> bool:
+    """Whether ``env_id`` names an AntMaze env (its agents act with 8 torques on a 29-number state)."""
+    return env_id.removeprefix("dfplan/").startswith("antmaze-")
 
 
 register_envs()

@@ -24,6 +24,10 @@ import torch
 
 from envs.ant_reach import ANT_BODY_DIM
 
+WALKER_ENV = "DFPLAN_ANT_WALKER"
+"""Environment variable naming another walker file than the shipped one."""
+SHIPPED_WALKER = Path(__file__).resolve().parents[1] / "results" / "checkpoints" / "antmaze" / "walker.pt"
+"""The suite's shipped walker (like the baselines' models, the suite's, not in the wheel)."""
 WALKER_FORMAT = "dfplan-ant-walker"
 WALKER_VERSION = 1
 ACTION_DIM = 8
@@ -37,6 +41,11 @@ def mlp(layers: list[int]) -> torch.nn.Sequential:
         if i < len(layers) - 2:
             modules.append(torch.nn.ReLU())
     return torch.nn.Sequential(*modules)
+
+
+def default_walker_path() -> Path:
+    """``$DFPLAN_ANT_WALKER`` if set, else the shipped walker."""
+    return Path(os.environ.get(WALKER_ENV) or SHIPPED_WALKER)
 
 
 @dataclass

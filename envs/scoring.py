@@ -40,7 +40,7 @@ class EpisodeMetrics:
     """What one evaluation episode measured."""
 
     episode_return: float
-    """Undiscounted sum of rewards (= steps spent within 0.5 of the goal)."""
+    """Undiscounted sum of rewards (Maze2D: steps spent within 0.5 of the goal; AntMaze: 1 on arrival)."""
     score: float
     """D4RL-normalized return ×100."""
     success: bool

@@ -1,0 +1,128 @@
+"""AntMaze agents and plumbing: the oracle (waypoints + walker), random, lockstep evaluation, the suite."""
+
+import gymnasium
+import numpy as np
+import pytest
+import torch
+
+import envs
+from agents.ant_oracle import AntOracleAgent
+from benchmarks import evaluate as evaluate_module
+from benchmarks import run as run_module
+from envs.ant_walker import WALKER_ENV, AntWalker, mlp
+
+
+@pytest.fixture(scope="module")
+def walker_file(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("walker") / "walker.pt"
+    AntWalker(mlp([29, 16, 8]), {"budget": "untrained", "goal_max": 5.0}).save(path)
+    return path
+
+
+def test_oracle_acts_in_a_plain_loop_until_the_episode_ends(walker_file):
+    env = envs.make("antmaze-umaze-v2")
+    agent = AntOracleAgent("antmaze-umaze-v2", walker=walker_file, seed=0)
+    obs, _ = env.reset(seed=0)
+    agent.reset(seed=0)
+    steps = 0
+    while True:
+        action = agent.act(obs)
+        assert action.shape == (8,) and action.dtype == np.float32 and np.all(np.abs(action) <= 1)
+        obs, _, terminated, truncated, _ = env.step(action)
+        steps += 1
+        if terminated or truncated:
+            break
+    assert steps <= 700
+    maze = envs.get_antmaze_spec("antmaze-umaze-v2").maze
+    assert maze.is_free(tuple(maze.xy_to_cell(agent._controllers[0].waypoint)))
+
+
+def test_oracle_batches_take_dicts_or_d4rl_flat_states_and_match_single_calls(walker_file):
+    agent = AntOracleAgent("antmaze-medium-play-v2", walker=walker_file, seed=0)
+    env = envs.make("antmaze-medium-play-v2")
+    observations = [env.reset(seed=s)[0] for s in range(3)]
+    batch = {key: np.stack([o[key] for o in observations]) for key in observations[0]}
+    actions = agent.act(batch)
+    assert actions.shape == (3, 8)
+    single = AntOracleAgent("antmaze-medium-play-v2", walker=walker_file, seed=0)
+    np.testing.assert_allclose(single.act(observations[0]), actions[0], atol=1e-6)  # env 0 draws the same jitter
+    flat = np.concatenate([observations[0]["achieved_goal"], observations[0]["observation"]])
+    fresh = AntOracleAgent("antmaze-medium-play-v2", walker=walker_file, seed=0)
+    assert fresh.act(flat).shape == (8,)  # no goal given: the env's fixed goal cell
+
+
+def test_oracle_works_with_sb3_evaluate_policy(walker_file):
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    vec = DummyVecEnv([lambda: gymnasium.wrappers.TimeLimit(envs.make("antmaze-umaze-v2").unwrapped, 50)])
+    mean, _ = evaluate_policy(AntOracleAgent("antmaze-umaze-v2", walker=walker_file), vec, n_eval_episodes=2)
+    assert 0.0 <= mean <= 1.0
+
+
+def test_bad_observations_and_missing_walkers_get_clear_errors(walker_file, tmp_path, monkeypatch):
+    agent = AntOracleAgent("antmaze-umaze-v2", walker=walker_file)
+    with pytest.raises(ValueError, match=r"shape \(27,\)"):
+        agent.act({"observation": np.zeros(4), "achieved_goal": np.zeros(2), "desired_goal": np.zeros(2)})
+    with pytest.raises(ValueError, match="achieved_goal"):
+        agent.act({"observation": np.zeros(27), "desired_goal": np.zeros(2)})
+    with pytest.raises(ValueError, match="NaN"):
+        agent.act({"observation": np.full(27, np.nan), "achieved_goal": np.zeros(2), "desired_goal": np.zeros(2)})
+    with pytest.raises(ValueError, match=r"shape \(29,\)"):
+        agent.act(np.zeros(27))
+    monkeypatch.setenv(WALKER_ENV, str(tmp_path / "none.pt"))
+    with pytest.raises(FileNotFoundError, match="train-walker"):
+        AntOracleAgent("antmaze-umaze-v2")
+    with pytest.raises(ValueError, match="antmaze-umaze-v2"):
+        AntOracleAgent("maze2d-umaze-v1", walker=walker_file)
+
+
+def test_random_agent_acts_with_eight_torques_and_scores_success_times_100():
+    result = evaluate_module.evaluate(evaluate_module.AGENTS["random"]("antmaze-umaze-v2", 0), "antmaze-umaze-v2",
+                                      n_episodes=1, agent_name="random")
+    row = result.row
+    assert row.env == "antmaze-umaze-v2" and row.score_mean == 100.0 * row.success_rate
+    assert result.episodes[0].length == 700
+
+
+class _EndsAt(gymnasium.Env):
+    """A stand-in env that terminates after ``seed + 2`` steps."""
+
+    observation_space = gymnasium.spaces.Dict({"observation": gymnasium.spaces.Box(-1, 1, (27,)),
+                                               "achieved_goal": gymnasium.spaces.Box(-1, 1, (2,)),
+                                               "desired_goal": gymnasium.spaces.Box(-1, 1, (2,))})
+    action_space = gymnasium.spaces.Box(-1, 1, (8,))
+    steps_taken: list = []  # noqa: RUF012 (shared by the test's instances)
+
+    def reset(self, *, seed=None, options=None):
+        self.end, self.t = seed + 2, 0
+        return {"observation": np.zeros(27), "achieved_goal": np.zeros(2), "desired_goal": np.zeros(2)}, {}
+
+    def step(self, action):
+        self.t += 1
+        _EndsAt.steps_taken.append(self.end)
+        done = self.t >= self.end
+        obs = {"observation": np.zeros(27), "achieved_goal": np.zeros(2), "desired_goal": np.zeros(2)}
+        return obs, float(done), done, False, {"first_reach_step": self.t if done else -1}
+
+
+def test_lockstep_batches_step_each_env_until_its_own_episode_ends(monkeypatch):
+    monkeypatch.setattr(evaluate_module.envs, "make", lambda env_id, **kwargs: _EndsAt())
+    _EndsAt.steps_taken = []
+    agent = evaluate_module.AGENTS["random"]("antmaze-umaze-v2", 0)
+    episodes = evaluate_module.run_lockstep(agent, "antmaze-umaze-v2", [1, 4, 2])
+    assert [e.length for e in episodes] == [3, 6, 4]
+    assert all(e.success and e.episode_return == 1.0 for e in episodes)
+    assert sorted(_EndsAt.steps_taken) == sorted([3] * 3 + [6] * 6 + [4] * 4)
+
+
+def test_the_antmaze_suite_runs_its_agents_and_refuses_others(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        run_module.main(["--suite", "antmaze", "--agents", "df", "--results", str(tmp_path / "r.json")])
+    assert "cannot run on the antmaze suite" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_module.main(["--suite", "antmaze", "--agents", "random", "--envs", "maze2d-umaze-v1",
+                         "--results", str(tmp_path / "r.json")])
+    assert "not in the antmaze suite" in capsys.readouterr().err
+    assert run_module.default_agents("antmaze") == ("oracle", "random")
