@@ -12,7 +12,8 @@ import os
 
 import numpy as np
 
-from agents.protocol import EpisodicAgent, Observation, as_batch
+from agents.oracle import ControllerAgent
+from agents.protocol import Observation, ObservationBatch, as_batch
 from envs.ant_controller import AntWaypointController
 from envs.ant_walker import AntWalker, default_walker_path
 from envs.antmazes import get_antmaze_spec
@@ -24,7 +25,7 @@ RESET_JUMP = 2.0
 the env was reset, so the controller plans afresh."""
 
 
-class AntOracleAgent(EpisodicAgent):
+class AntOracleAgent(ControllerAgent):
     """Waypoints + walker for each env of a batch.
 
     Args:
@@ -33,39 +34,22 @@ class AntOracleAgent(EpisodicAgent):
         seed: seeds the waypoint jitter; :meth:`reset` with a seed reseeds it.
     """
 
+    action_dim = 8
+    reset_jump = RESET_JUMP
+
     def __init__(self, env_id: str, walker: str | os.PathLike | None = None, seed: int | None = None) -> None:
         self.spec = get_antmaze_spec(env_id)
+        self.maze = self.spec.maze
         self.walker_path = walker or default_walker_path()
         self.walker = AntWalker.load(self.walker_path)
         self.seed = seed
         self.reset(seed)
 
-    def reset(self, seed: int | None = None) -> None:
-        if seed is not None:
-            self.seed = seed
-        self._seeds = np.random.SeedSequence(self.seed)
-        self._controllers: list[AntWaypointController] = []
-        self._last_positions: list[np.ndarray | None] = []
+    def _batch(self, obs: Observation) -> ObservationBatch:
+        return as_batch(obs, state_dim=ANT_STATE_DIM, with_position=True)
 
-    def reset_env(self, index: int) -> None:
-        if index < len(self._controllers):
-            self._controllers[index].reset()
-            self._last_positions[index] = None
+    def _controller(self, seed: int) -> AntWaypointController:
+        return AntWaypointController(self.maze, self.walker, seed=seed)
 
-    def act(self, obs: Observation) -> np.ndarray:
-        batch = as_batch(obs, state_dim=ANT_STATE_DIM, with_position=True)
-        goals = batch.goals if batch.goals is not None else np.broadcast_to(
-            self.spec.maze.goal_xy, (len(batch.states), 2))
-        while len(self._controllers) < len(batch.states):
-            child_seed = int(self._seeds.spawn(1)[0].generate_state(1)[0])
-            self._controllers.append(AntWaypointController(self.spec.maze, self.walker, seed=child_seed))
-            self._last_positions.append(None)
-        actions = np.empty((len(batch.states), 8), dtype=np.float32)
-        for i, (state, goal) in enumerate(zip(batch.states, goals, strict=True)):
-            position = state[:2]
-            last = self._last_positions[i]
-            if last is not None and np.hypot(*(position - last)) > RESET_JUMP:
-                self._controllers[i].reset()
-            self._last_positions[i] = position.copy()
-            actions[i] = self._controllers[i].act(state[2:], position, goal)
-        return actions if batch.batched else actions[0]
+    def _act_one(self, controller: AntWaypointController, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        return controller.act(state[2:], state[:2], goal)
