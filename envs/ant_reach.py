@@ -23,8 +23,8 @@ import gymnasium
 import numpy as np
 from gymnasium.envs.mujoco.ant_v5 import AntEnv
 
-ANT_BODY_DIM = 27
-"""Length of AntMaze's ``observation``: the ant's state without the torso's (x, y)."""
+from envs.antmazes import ANT_BODY_DIM
+
 WALKER_INPUT_DIM = ANT_BODY_DIM + 2
 """The walker's input: the body state and the vector to its goal."""
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from envs.ant_reach import ANT_BODY_DIM
+from envs.antmazes import ANT_BODY_DIM
 
 WALKER_ENV = "DFPLAN_ANT_WALKER"
 """Environment variable naming another walker file than the shipped one."""

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from envs.antmazes import ANT_BODY_DIM, ANTMAZE_ENV_SPECS
 from envs.collect import Stream, write_dataset
 from envs.mazes import ENV_SPECS, GYM_NAMESPACE, MAZES, MazeSpec, get_env_spec
 
@@ -34,15 +35,16 @@ class MazeArrays:
 
     dataset_id: str
     observations: np.ndarray
-    """(N, 4) float32: x, y, vx, vy before the step."""
+    """(N, 4) float32: x, y, vx, vy before the step (AntMaze: (N, 29), D4RL's ant state — the
+    torso's x, y, then the env's 27-number ``observation``)."""
     actions: np.ndarray
-    """(N, 2) float32: action in [-1, 1]."""
+    """(N, 2) float32: action in [-1, 1] (AntMaze: (N, 8) torques)."""
     rewards: np.ndarray
     """(N,) float32: 1.0 when the step ends within 0.5 of the env's fixed goal."""
     next_observations: np.ndarray
     """(N, 4) float32: x, y, vx, vy after the step."""
     goals: np.ndarray
-    """(N, 2) float32: the collector's moving target when the action was chosen."""
+    """(N, 2) float32: the collector's moving target when the action was chosen (AntMaze: the episode's goal)."""
     terminals: np.ndarray
     """(N,) bool: always False (maze2d never terminates)."""
     timeouts: np.ndarray
@@ -54,6 +56,8 @@ class MazeArrays:
 
 def _resolve_dataset_id(name: str) -> str:
     key = name.removeprefix(f"{GYM_NAMESPACE}/")
+    if key in ANTMAZE_ENV_SPECS:
+        return ANTMAZE_ENV_SPECS[key].dataset_id
     return ENV_SPECS[key].dataset_id if key in ENV_SPECS else name
 
 
@@ -62,7 +66,9 @@ def load_arrays(dataset: str) -> MazeArrays:
 
     Args:
         dataset: a suite env id (``maze2d-large-v1``, ``multi2d-large-v1``: the maze's
-            generated dataset ``dfplan/maze2d-large-v1``) or any Minari dataset id.
+            generated dataset ``dfplan/maze2d-large-v1``; ``antmaze-large-play-v2``: its own
+            ``dfplan/antmaze-large-play-v2``) or any Minari dataset id. A dataset whose
+            ``observation`` leaves out the position (AntMaze) gets ``achieved_goal`` put first.
 
     Raises:
         FileNotFoundError: the dataset is not in the local store; the message says how to
@@ -77,6 +83,8 @@ def load_arrays(dataset: str) -> MazeArrays:
         hint = (
             f"python -m envs.collect {key}"
             if key in ENV_SPECS
+            else f"python -m envs.ant_collect {key} --walker results/checkpoints/antmaze/walker.pt"
+            if key in ANTMAZE_ENV_SPECS
             else "python -m envs.collect <env id> --dataset-id ..."
         )
         raise FileNotFoundError(
@@ -88,6 +96,8 @@ def load_arrays(dataset: str) -> MazeArrays:
     }
     for episode in minari.load_dataset(dataset_id).iterate_episodes():
         obs = np.asarray(episode.observations["observation"])
+        if obs.shape[1] == ANT_BODY_DIM:  # AntMaze: D4RL's state puts the torso's (x, y) first
+            obs = np.concatenate([np.asarray(episode.observations["achieved_goal"]), obs], axis=1)
         parts["obs"].append(obs[:-1])
         parts["next"].append(obs[1:])
         parts["act"].append(np.asarray(episode.actions))
@@ -97,6 +107,8 @@ def load_arrays(dataset: str) -> MazeArrays:
         truncations[-1] = True
         parts["trunc"].append(truncations)
         goals = episode.infos.get("goal") if episode.infos else None
+        if goals is None and obs.shape[1] == ANT_BODY_DIM + 2:
+            goals = episode.observations["desired_goal"]
         parts["goal"].append(np.asarray(goals)[:-1] if goals is not None else obs[:-1, :2] * np.nan)
 
     def cat(key: str, dtype: type) -> np.ndarray:

@@ -120,3 +120,19 @@ def test_command_line_rejects_unknown_envs_and_missing_walkers(store, tmp_path, 
     with pytest.raises(SystemExit):
         ant_collect.main(["antmaze-umaze-v2", "--walker", str(tmp_path / "w.pt")])
     assert "train-walker" in capsys.readouterr().err
+
+
+def test_loaded_arrays_put_the_torso_position_first_as_d4rls_ant_state(store, walker):
+    from envs.data import load_arrays
+
+    spec = get_antmaze_spec("antmaze-umaze-v2")
+    config = ant_collect.AntCollectConfig(steps=60, episode_steps=30, shard_steps=60)
+    shard = ant_collect.collect_shard(spec, walker, config, 0)  # the one shard, as the collection draws it
+    paths, _ = ant_collect.collect(spec, walker, config, progress=False)
+    ant_collect.write_dataset(spec, paths, config, walker)
+    arrays = load_arrays("antmaze-umaze-v2")
+    assert arrays.observations.shape == (60, 29) and arrays.actions.shape == (60, 8)
+    np.testing.assert_allclose(arrays.observations[:30, :2], shard["xy"][0, :30], atol=1e-6)
+    np.testing.assert_allclose(arrays.observations[:30, 2:], shard["body"][0, :30], atol=1e-5)
+    np.testing.assert_allclose(arrays.goals[:30], np.broadcast_to(shard["goals"][0], (30, 2)), atol=1e-6)
+    assert arrays.timeouts.sum() == 2 and not arrays.terminals.any()
