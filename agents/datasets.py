@@ -14,6 +14,7 @@ from itertools import pairwise
 import numpy as np
 
 from dfplan.data import Trajectories
+from envs.antmazes import ANTMAZE_ENV_SPECS
 from envs.data import MazeArrays, load_arrays
 from envs.mazes import ENV_SPECS, get_env_spec
 
@@ -34,9 +35,23 @@ def to_trajectories(arrays: MazeArrays) -> Trajectories:
 def maze_trajectories(env_id: str, create: bool = False) -> Trajectories | None:
     """The maze dataset behind ``env_id`` as trajectories; ``None`` if ``env_id`` is no maze id.
 
-    ``create`` generates the dataset (default size) when it is missing from the local store.
+    ``create`` generates the dataset (default size) when it is missing from the local store
+    (an AntMaze one only when the shipped walker is there to collect it). AntMaze observations
+    are D4RL's 29-number ant state, the torso's (x, y) first.
     """
     key = env_id.removeprefix("dfplan/")
+    if key in ANTMAZE_ENV_SPECS:  # collected by python -m envs.ant_collect, which needs the shipped walker
+        if create:
+            from envs.ant_walker import default_walker_path
+
+            if default_walker_path().is_file():
+                from envs.ant_collect import main as collect_ant
+
+                try:
+                    return to_trajectories(load_arrays(key))
+                except FileNotFoundError:
+                    collect_ant([key, "--walker", str(default_walker_path())])
+        return to_trajectories(load_arrays(key))
     if key not in ENV_SPECS:
         return None
     try:

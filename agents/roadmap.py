@@ -113,3 +113,40 @@ class RoadmapAgent(EpisodicAgent):
         action = self.config.kp * (target - positions) - self.config.kd * velocities
         action = np.clip(action, self.action_low, self.action_high).astype(np.float32)
         return action if batch.batched else action[0]
+
+
+class AntRoadmapAgent(RoadmapAgent):
+    """The roadmap on AntMaze: the same target on the learned cost-to-go, walked to by the ant walker.
+
+    The no-diffusion bar of the AntMaze table: the observation, the goal, the maze's learned
+    cost-to-go (fitted on the AntMaze dataset's torso positions) and the shipped low-level walker
+    (:mod:`envs.ant_walker`) in place of the point mass's PD law. Observations are AntMaze dicts
+    (the torso's (x, y) in ``achieved_goal``) or D4RL's flat 29-number state with a goal.
+    """
+
+    def __init__(self, cost_to_go: CostToGo, walker, config: RoadmapConfig | None = None) -> None:
+        super().__init__(cost_to_go, config or RoadmapConfig(lookahead=2.0))
+        self.walker = walker
+
+    @classmethod
+    def load(cls, name_or_path: str | os.PathLike, config: RoadmapConfig | None = None,
+             walker: str | os.PathLike | None = None) -> AntRoadmapAgent:
+        """From a cost-to-go file fitted on an AntMaze dataset and a walker file (default: the shipped one)."""
+        from envs.ant_walker import AntWalker, default_walker_path
+
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no cost-to-go file {path} (build one: python -m benchmarks train-cost "
+                                    "--env antmaze-... --out ... --cost.spacing 0.8 --cost.neighbour_radius 1.2)")
+        agent = cls(load_cost_to_go(path), AntWalker.load(walker or default_walker_path()), config)
+        agent.path = path
+        return agent
+
+    def act(self, obs: Observation) -> np.ndarray:
+        batch = as_batch(obs, state_dim=self.cost_to_go.obs_dim, goal_dim=self.goal_dims, with_position=True)
+        if batch.goals is None:
+            raise ValueError("the roadmap agent needs obs['desired_goal'] (a goal-conditioned dict observation)")
+        positions = batch.states[:, :2]
+        target = self.targets(positions, batch.goals)
+        action = self.walker.act(batch.states[:, 2:], target - positions).astype(np.float32)
+        return action if batch.batched else action[0]

@@ -43,6 +43,7 @@ from dfplan.config import (
     run_command,
     to_dict,
 )
+from envs.antmazes import ANTMAZE_ENV_SPECS
 from envs.mazes import ENV_SPECS
 
 DF = "df"
@@ -50,8 +51,10 @@ DF = "df"
 
 def _known_env(env_id: str) -> str:
     """``env_id`` if the suite knows it (``dfplan/`` prefix allowed), else ``ValueError`` listing the known ones."""
-    if env_id.removeprefix("dfplan/") not in ENV_SPECS:
-        raise ValueError(f"unknown env {env_id!r}; the maze suite has {', '.join(sorted(ENV_SPECS))}")
+    key = env_id.removeprefix("dfplan/")
+    if key not in ENV_SPECS and key not in ANTMAZE_ENV_SPECS:
+        raise ValueError(f"unknown env {env_id!r}; the maze suites have {', '.join(sorted(ENV_SPECS))} and "
+                         f"{', '.join(ANTMAZE_ENV_SPECS)}")
     return env_id
 
 

@@ -126,3 +126,43 @@ def test_the_antmaze_suite_runs_its_agents_and_refuses_others(tmp_path, capsys):
                          "--results", str(tmp_path / "r.json")])
     assert "not in the antmaze suite" in capsys.readouterr().err
     assert run_module.default_agents("antmaze") == ("oracle", "random")
+
+
+@pytest.fixture(scope="module")
+def ant_cost_file(walker_file, tmp_path_factory):
+    """A cost-to-go fitted on a few collected AntMaze episodes (torso positions first)."""
+    from agents.datasets import to_trajectories
+    from dfplan.cost_to_go import CostToGoConfig, fit_cost_to_go
+    from envs import ant_collect
+    from envs.data import MazeArrays
+
+    spec = envs.get_antmaze_spec("antmaze-umaze-diverse-v2")
+    config = ant_collect.AntCollectConfig(steps=200, episode_steps=50, shard_steps=200)
+    shard = ant_collect.collect_shard(spec, AntWalker.load(walker_file), config, 0)
+    states = np.concatenate([shard["xy"], shard["body"]], axis=-1)  # (E, T + 1, 29)
+    arrays = MazeArrays("test", states[:, :-1].reshape(-1, 29), shard["actions"].reshape(-1, 8),
+                        np.zeros(200, np.float32), states[:, 1:].reshape(-1, 29), np.zeros((200, 2), np.float32),
+                        np.zeros(200, bool), np.zeros(200, bool))
+    path = tmp_path_factory.mktemp("cost") / "antmaze.cost.pt"
+    fit_cost_to_go(to_trajectories(arrays), CostToGoConfig(spacing=0.8, neighbour_radius=1.2, min_visits=1), path)
+    return path
+
+
+def test_ant_roadmap_walks_to_the_lowest_cost_point_ahead_and_meets_the_protocol(ant_cost_file, walker_file):
+    from agents.roadmap import AntRoadmapAgent
+
+    agent = AntRoadmapAgent.load(ant_cost_file, walker=walker_file)
+    env = envs.make("antmaze-umaze-v2")
+    obs, _ = env.reset(seed=0)
+    action = agent.act(obs)
+    assert action.shape == (8,) and action.dtype == np.float32 and np.all(np.abs(action) <= 1)
+    target = agent.targets(obs["achieved_goal"][None], obs["desired_goal"][None])[0]
+    assert np.linalg.norm(target - obs["achieved_goal"]) == pytest.approx(2.0)  # a point on the 2-unit ring
+    batch = {key: np.stack([obs[key], obs[key]]) for key in obs}
+    np.testing.assert_allclose(agent.act(batch), np.stack([action, action]), atol=1e-6)
+    with pytest.raises(ValueError, match="desired_goal"):
+        agent.act(np.concatenate([obs["achieved_goal"], obs["observation"]]))
+    with pytest.raises(ValueError, match=r"shape \(27,\)"):
+        agent.act({**obs, "observation": np.zeros(4)})
+    with pytest.raises(FileNotFoundError, match="train-cost"):
+        AntRoadmapAgent.load(ant_cost_file.with_name("none.cost.pt"), walker=walker_file)
