@@ -350,7 +350,11 @@ class DFPlanner(EpisodicAgent):
 
     # ------------------------------------------------------------------ internals
     def _as_batch(self, obs: Observation):
-        batch = as_batch(obs, state_dim=self.layout.obs_dim, goal_dim=None)
+        # AntMaze's dict observation leaves the torso's (x, y) to achieved_goal; a model of D4RL's ant state
+        # (position first) takes it back there
+        with_position = (isinstance(obs, dict) and obs.get("achieved_goal") is not None
+                         and np.shape(obs.get("observation"))[-1:] == (self.layout.obs_dim - 2,))
+        batch = as_batch(obs, state_dim=self.layout.obs_dim, goal_dim=None, with_position=with_position)
         if self.token_cond == "goal" and batch.goals is None:
             raise ValueError("a goal-conditioned model needs obs['desired_goal'] (a dict observation)")
         self._warn_out_of_range(batch.states, batch.goals)

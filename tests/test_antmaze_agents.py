@@ -166,3 +166,68 @@ def test_ant_roadmap_walks_to_the_lowest_cost_point_ahead_and_meets_the_protocol
         agent.act({**obs, "observation": np.zeros(4)})
     with pytest.raises(FileNotFoundError, match="train-cost"):
         AntRoadmapAgent.load(ant_cost_file.with_name("none.cost.pt"), walker=walker_file)
+
+
+@pytest.fixture(scope="module")
+def ant_df_checkpoint(walker_file, tmp_path_factory):
+    """A tiny DF model of D4RL's ant state and 8 torques, trained a few steps on collected episodes."""
+    from dfplan.data import Trajectories
+    from dfplan.denoisers import DenoiserConfig
+    from dfplan.model import ModelConfig
+    from dfplan.tokens import TokenLayout
+    from dfplan.training import TrainConfig, train
+    from envs import ant_collect
+
+    spec = envs.get_antmaze_spec("antmaze-umaze-diverse-v2")
+    config = ant_collect.AntCollectConfig(steps=400, episode_steps=100, shard_steps=400)
+    shard = ant_collect.collect_shard(spec, AntWalker.load(walker_file), config, 0)
+    states = np.concatenate([shard["xy"], shard["body"]], axis=-1).astype(np.float32)  # (E, T + 1, 29)
+    data = Trajectories(observations=states.reshape(-1, 29), actions=shard["actions"].reshape(-1, 8),
+                        rewards=np.zeros(400, np.float32), episode_lengths=np.full(4, 100))
+    model = ModelConfig(layout=TokenLayout(obs_dim=29, action_dim=8, use_reward=False, frame_stack=5), horizon=4,
+                        denoiser=DenoiserConfig(backbone="transformer", width=32, depth=1, heads=2))
+    folder = tmp_path_factory.mktemp("ant_df")
+    train(model, TrainConfig(steps=20, batch_size=8, warmup_steps=2, checkpoint_every=20, device="cpu"), data,
+          folder, progress=False)
+    return folder / "checkpoint.pt"
+
+
+def _ant_planner(checkpoint):
+    import warnings
+
+    from dfplan import DFPlanner
+
+    warnings.filterwarnings("ignore", message=".*standard deviations from the model's training data.*")
+    return DFPlanner.load(checkpoint, action_mode="diffused", guidance="goal", velocity_weight=0.0, horizon=4)
+
+
+def test_df_planner_acts_with_the_models_own_torques_in_an_ant_env(ant_df_checkpoint):
+    env = envs.make("antmaze-umaze-v2")
+    planner = _ant_planner(ant_df_checkpoint)
+    obs, _ = env.reset(seed=0)
+    planner.reset(seed=0)
+    for _ in range(12):  # past a replan
+        action = planner.act(obs)
+        assert action.shape == (8,) and action.dtype == np.float32 and np.all(np.abs(action) <= 1)
+        obs, _, terminated, truncated, _ = env.step(action)
+        assert not (terminated or truncated)
+    plan = planner.plan(obs)
+    assert plan.observations.shape[-1] == 29
+
+
+def test_df_planner_on_an_ant_env_works_with_sb3_evaluate_policy(ant_df_checkpoint):
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    vec = DummyVecEnv([lambda: gymnasium.wrappers.TimeLimit(envs.make("antmaze-umaze-v2").unwrapped, 20)] * 2)
+    mean, _ = evaluate_policy(_ant_planner(ant_df_checkpoint), vec, n_eval_episodes=2)
+    assert 0.0 <= mean <= 1.0
+
+
+def test_df_planner_rejects_an_observation_of_the_wrong_size_for_its_checkpoint(ant_df_checkpoint):
+    planner = _ant_planner(ant_df_checkpoint)
+    point = envs.make("maze2d-umaze-v1").reset(seed=0)[0]  # a point-mass observation for an ant model
+    with pytest.raises(ValueError, match=r"shape \(29,\)"):
+        planner.act(point)
+    with pytest.raises(ValueError, match="NaN"):
+        planner.act({"observation": np.full(27, np.nan), "achieved_goal": np.zeros(2), "desired_goal": np.zeros(2)})
