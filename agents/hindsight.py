@@ -40,9 +40,10 @@ class GoalTransitions:
     """
 
     observations: np.ndarray
-    """(R, 6) float32: x, y, vx, vy, goal_x, goal_y; R = sum(L_c + 1)."""
+    """(R, O + 2) float32: the observation (x, y, vx, vy; AntMaze: D4RL's 29-number ant state), then
+    goal_x, goal_y; R = sum(L_c + 1)."""
     actions: np.ndarray
-    """(R, 2) float32: action in [-1, 1]; zero on each copy's last row."""
+    """(R, A) float32: action in [-1, 1]; zero on each copy's last row."""
     rewards: np.ndarray
     """(R,) float32: 1.0 when the next position is within 0.5 of the goal; zero on last rows."""
     timeouts: np.ndarray
@@ -90,7 +91,7 @@ def hindsight_relabel(
     """Relabelled goal-conditioned copies of ``data`` (see the module docstring).
 
     Args:
-        data: the maze stream (observations x, y, vx, vy; raw units), split only at real
+        data: the maze stream (observations starting with x, y; raw units), split only at real
             discontinuities (:func:`agents.datasets.to_trajectories`).
         fixed_goal: (2,) the env's fixed goal (x, y), e.g. ``get_env_spec(env_id).maze.goal_xy``.
         segment_length: steps per segment (>= 1).
@@ -101,15 +102,15 @@ def hindsight_relabel(
 
     Raises:
         ValueError: for a non-positive ``segment_length``, negative ``future_goals``, a
-            ``fixed_goal`` not of shape (2,), or data that is not 4-D positions+velocities.
+            ``fixed_goal`` not of shape (2,), or observations too short to hold a position.
     """
     if segment_length < 1 or future_goals < 0:
         raise ValueError(f"need segment_length >= 1 and future_goals >= 0, got {segment_length}, {future_goals}")
     fixed_goal = np.asarray(fixed_goal, dtype=np.float32)
     if fixed_goal.shape != (2,):
         raise ValueError(f"fixed_goal must have shape (2,), got {fixed_goal.shape}")
-    if data.obs_dim != 4 or data.action_dim != 2:
-        raise ValueError(f"expected maze observations (4: x, y, vx, vy) and actions (2), got {data.obs_dim}, {data.action_dim}")
+    if data.obs_dim < 2:
+        raise ValueError(f"expected observations that start with the position (x, y), got {data.obs_dim} entries")
     rng = np.random.default_rng(seed)
     segments = _segments(data, segment_length)
     goal_steps = rng.integers(0, segments.lengths[:, None], size=(len(segments.lengths), future_goals))  # (S, K)

@@ -52,7 +52,7 @@ from dfplan.config import to_dict
 from dfplan.data import Trajectories
 from dfplan.device import resolve_device
 from dfplan.training import SNAPSHOT_MINUTES, Snapshots
-from envs.mazes import get_env_spec
+from envs import get_suite_spec, is_antmaze
 
 FORMAT = "dfplan.offline_rl"
 """The ``format`` entry of the metadata: tells an offline-RL model from other agents' files."""
@@ -162,7 +162,7 @@ def to_mdp_dataset(transitions: GoalTransitions):
         terminals=np.zeros(len(transitions.rewards), dtype=np.float32),
         timeouts=transitions.timeouts.astype(np.float32),
         action_space=d3rlpy.constants.ActionSpace.CONTINUOUS,
-        action_size=2,
+        action_size=transitions.actions.shape[1],
     )
 
 
@@ -212,8 +212,13 @@ def read_meta(model: str | os.PathLike) -> dict[str, Any]:
     return meta
 
 
-def load_algo(path: str | os.PathLike, algorithm: str, device: str = "auto"):
-    """Rebuild a d3rlpy algorithm from its ``.d3`` file (``d3rlpy.load_learnable``).
+def input_sizes(env_id: str) -> tuple[int, int]:
+    """The policy's input and action sizes for ``env_id``: observation + goal (2), actions."""
+    return (29 + 2, 8) if is_antmaze(env_id) else (4 + 2, 2)
+
+
+def load_algo(path: str | os.PathLike, algorithm: str, device: str = "auto", env_id: str = "maze2d-umaze-v1"):
+    """Rebuild a d3rlpy algorithm from its ``.d3`` file (``d3rlpy.load_learnable``) for ``env_id``'s sizes.
 
     Note that d3rlpy's format is a pickle: load only files you trust.
 
@@ -227,9 +232,10 @@ def load_algo(path: str | os.PathLike, algorithm: str, device: str = "auto"):
             IndexError) as err:
         raise CheckpointError(f"{path} is not a readable d3rlpy model (corrupt or truncated?): {err}") from err
     found, shape = type(algo).__name__.lower(), tuple(algo.impl.observation_shape)
-    if found != algorithm or shape != (6,) or algo.impl.action_size != 2:
+    inputs, actions = input_sizes(env_id)
+    if found != algorithm or shape != (inputs,) or algo.impl.action_size != actions:
         raise CheckpointError(f"{path} holds a {found} model for observations {shape} and "
-                              f"{algo.impl.action_size} actions; expected {algorithm} on (6,) -> 2")
+                              f"{algo.impl.action_size} actions; expected {algorithm} on ({inputs},) -> {actions}")
     return algo
 
 
@@ -266,7 +272,7 @@ def _goal_dataset(env_id: str, config: OfflineTrainConfig, seed: int, data: Traj
         from agents.datasets import maze_trajectories
 
         data = maze_trajectories(env_id, create=True)
-    transitions = hindsight_relabel(data, get_env_spec(env_id).maze.goal_xy, config.segment_length,
+    transitions = hindsight_relabel(data, get_suite_spec(env_id).maze.goal_xy, config.segment_length,
                                     config.future_goals, config.max_transitions, seed)
     facts = {"stream_steps": data.num_steps, "transitions": transitions.num_transitions,
              "copies": len(transitions.copy_lengths), "fixed_goal_copies": int(transitions.fixed_goal.sum())}
@@ -300,7 +306,7 @@ def train(env_id: str, preset: str, seed: int, out_dir: str | os.PathLike, devic
             the score-against-compute curves.
         max_steps: cap on the gradient steps (:meth:`OfflineTrainConfig.capped`: a smoke test of a preset).
     """
-    spec = get_env_spec(env_id)
+    spec = get_suite_spec(env_id)
     if config is None:
         config = get_preset(preset, algorithm or "iql")
     elif algorithm is not None and algorithm != config.algorithm:
@@ -324,7 +330,7 @@ def train(env_id: str, preset: str, seed: int, out_dir: str | os.PathLike, devic
     if state_path.exists():
         state = read_torch_file(state_path, "offline-RL training state")
         _check_same_run(state_path, state["run"], run)
-        algo = load_algo(out / state["checkpoint"], config.algorithm, device)
+        algo = load_algo(out / state["checkpoint"], config.algorithm, device, spec.env_id)
         steps_done, wall_before, history = int(state["steps_done"]), float(state["train_wall_s"]), state["history"]
         _set_rng_state(state["rng"])
     else:
@@ -399,7 +405,8 @@ class OfflineRLAgent(EpisodicAgent):
         self.algo = algo
         self.meta = meta
         self.device = device
-        self.fixed_goal = get_env_spec(meta["env"]).maze.goal_xy
+        self.fixed_goal = get_suite_spec(meta["env"]).maze.goal_xy
+        self.antmaze = is_antmaze(meta["env"])
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "auto") -> OfflineRLAgent:
@@ -416,7 +423,7 @@ class OfflineRLAgent(EpisodicAgent):
                 raise FileNotFoundError(f"{path} holds no finished offline-RL model")
             path = model
         meta = read_meta(path)
-        return cls(load_algo(path, meta["algorithm"], device), meta, str(resolve_device(device)))
+        return cls(load_algo(path, meta["algorithm"], device, meta["env"]), meta, str(resolve_device(device)))
 
     def reset(self, seed: int | None = None) -> None:
         """The policy is deterministic and stateless: nothing to reset."""
@@ -425,9 +432,10 @@ class OfflineRLAgent(EpisodicAgent):
         """No per-env episode state."""
 
     def act(self, obs: Observation) -> np.ndarray:
-        """Greedy action(s): obs (4,) / (B, 4) with goal (2,) / (B, 2), raw units → (2,) / (B, 2)."""
-        batch = as_batch(obs)
+        """Greedy action(s): obs (4,) / (B, 4) with goal (2,) / (B, 2), raw units → (2,) / (B, 2)
+        (AntMaze: D4RL's 29-number ant state, the torso's (x, y) from ``achieved_goal``, → 8 torques)."""
+        batch = as_batch(obs, state_dim=29, with_position=True) if self.antmaze else as_batch(obs)
         goals = batch.goals if batch.goals is not None else np.broadcast_to(self.fixed_goal, (len(batch.states), 2))
-        inputs = np.concatenate([batch.states, goals], axis=1).astype(np.float32)  # (B, 6)
-        actions = np.clip(self.algo.predict(inputs), -1.0, 1.0).astype(np.float32)  # (B, 2)
+        inputs = np.concatenate([batch.states, goals], axis=1).astype(np.float32)  # (B, O + 2)
+        actions = np.clip(self.algo.predict(inputs), -1.0, 1.0).astype(np.float32)  # (B, A)
         return actions if batch.batched else actions[0]

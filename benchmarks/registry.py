@@ -463,12 +463,13 @@ def _baseline_builder(agent: str, **options: Any) -> Callable[[BuildRequest], Bu
     return build
 
 
-def _baseline_spec(agent: str, variant: str = "default", legend: str = "", **options: Any) -> AgentSpec:
+def _baseline_spec(agent: str, variant: str = "default", legend: str = "", suites: tuple[str, ...] = ("maze2d",),
+                   **options: Any) -> AgentSpec:
     name = agent if variant == "default" else f"{agent}/{variant}"
     return AgentSpec(name, _baseline_builder(agent, **options), _baseline_trainer(agent), eval_batch_size=50,
                      variant=variant, training_env=get_baseline(agent).training_env,
                      model_of=None if variant == "default" else agent, requires=get_baseline(agent).requires,
-                     legend=legend)
+                     legend=legend, suites=suites)
 
 
 AGENTS: dict[str, AgentSpec] = {
@@ -478,7 +479,7 @@ AGENTS: dict[str, AgentSpec] = {
     "diffuser/diffused-actions": _baseline_spec("diffuser", "diffused-actions", "Diffuser executing its sampled "
                                                 "actions instead of tracking its planned states", actions="diffused"),
     "sac-her": _baseline_spec("sac-her"),
-    "iql": _baseline_spec("iql"),
+    "iql": _baseline_spec("iql", suites=("maze2d", "antmaze")),  # AntMaze: one model per env (its own dataset)
     "cql": _baseline_spec("cql"),
     "roadmap": _roadmap_spec(),
     **{f"roadmap/{name}": _roadmap_spec(name, variant) for name, variant in ROADMAP_VARIANTS.items()},

@@ -125,7 +125,7 @@ def test_the_antmaze_suite_runs_its_agents_and_refuses_others(tmp_path, capsys):
         run_module.main(["--suite", "antmaze", "--agents", "random", "--envs", "maze2d-umaze-v1",
                          "--results", str(tmp_path / "r.json")])
     assert "not in the antmaze suite" in capsys.readouterr().err
-    assert run_module.default_agents("antmaze") == ("oracle", "random")
+    assert run_module.default_agents("antmaze") == ("iql", "oracle", "random")
 
 
 @pytest.fixture(scope="module")
@@ -231,3 +231,35 @@ def test_df_planner_rejects_an_observation_of_the_wrong_size_for_its_checkpoint(
         planner.act(point)
     with pytest.raises(ValueError, match="NaN"):
         planner.act({"observation": np.full(27, np.nan), "achieved_goal": np.zeros(2), "desired_goal": np.zeros(2)})
+
+
+def test_iql_trains_on_ant_episodes_and_acts_with_eight_torques(walker_file, tmp_path):
+    pytest.importorskip("d3rlpy")
+    import json
+    import shutil
+
+    from agents import offline_rl
+    from dfplan.checkpoint import CheckpointError
+    from dfplan.data import Trajectories
+    from envs import ant_collect
+
+    spec = envs.get_antmaze_spec("antmaze-umaze-diverse-v2")
+    config = ant_collect.AntCollectConfig(steps=200, episode_steps=50, shard_steps=200)
+    shard = ant_collect.collect_shard(spec, AntWalker.load(walker_file), config, 0)
+    states = np.concatenate([shard["xy"], shard["body"]], axis=-1).astype(np.float32)
+    data = Trajectories(observations=states.reshape(-1, 29), actions=shard["actions"].reshape(-1, 8),
+                        rewards=np.zeros(200, np.float32), episode_lengths=np.full(4, 50))
+    path = offline_rl.train("antmaze-umaze-diverse-v2", "quick", 0, tmp_path / "run", data=data, progress=False,
+                            max_steps=10)
+    agent = offline_rl.OfflineRLAgent.load(path)
+    obs, _ = envs.make("antmaze-umaze-diverse-v2").reset(seed=0)
+    action = agent.act(obs)
+    assert action.shape == (8,) and action.dtype == np.float32 and np.all(np.abs(action) <= 1)
+    assert agent.act({key: np.stack([value] * 3) for key, value in obs.items()}).shape == (3, 8)
+    with pytest.raises(ValueError, match=r"shape \(27,\)"):
+        agent.act({**obs, "observation": np.zeros(4)})
+    meta = json.loads(path.with_suffix(".json").read_text())
+    shutil.copy(path, tmp_path / "mislabelled.d3")  # ant weights under a Maze2D env's metadata
+    (tmp_path / "mislabelled.json").write_text(json.dumps({**meta, "env": "maze2d-umaze-v1"}))
+    with pytest.raises(CheckpointError, match=r"expected iql on \(6,\) -> 2"):
+        offline_rl.OfflineRLAgent.load(tmp_path / "mislabelled.d3")
