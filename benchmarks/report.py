@@ -1,6 +1,7 @@
 """Generate the results report from ``results/maze2d/results.json`` only.
 
     python -m benchmarks.report            # results/maze2d/README.md + PNGs, and README.md's headline table
+    python -m benchmarks.report --results results/antmaze/results.json   # the AntMaze report (its own module)
 
 Every table and plot is computed from the results file (plus the published reference
 numbers in ``benchmarks/published_maze2d.json``, copied from the papers with their
@@ -19,6 +20,7 @@ from benchmarks.compute_curves import curves_table, plot_curves
 from benchmarks.results import DEFAULT_RESULTS_PATH, ResultRow, load_rows
 from benchmarks.variants import DF_VARIANTS, ROADMAP_VARIANTS
 from dfplan.files import atomic_savefig, atomic_write_text
+from envs.antmazes import ANTMAZE_IDS
 from envs.mazes import ENV_IDS, get_env_spec
 
 PUBLISHED_PATH = Path(__file__).with_name("published_maze2d.json")
@@ -476,6 +478,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not args.results.is_file():
         parser.error(f"--results {args.results}: no such file")
+    if any(row.env in ANTMAZE_IDS for row in load_rows(args.results)):  # the AntMaze suite has its own report
+        from benchmarks import antmaze_report
+
+        print(f"report: {antmaze_report.build_report(args.results, args.out or args.results.parent)}")
+        return
     readme = args.readme
     if readme is None and args.results.resolve() == Path(DEFAULT_RESULTS_PATH).resolve():
         readme = Path("README.md")  # another results file must not rewrite the project's headline table
