@@ -27,8 +27,15 @@ IDENTITY_KEYS = ("env", "seed", "train_config")
 """What must match for a run folder to be resumed or reused."""
 
 
-def check_same_run(path: Path, saved: dict[str, Any], run: dict[str, Any]) -> None:
-    """Refuse to reuse or resume a run folder trained for another env, seed or config."""
+def check_same_run(path: Path, saved: dict[str, Any], run: dict[str, Any],
+                   config_defaults: dict[str, Any] | None = None) -> None:
+    """Refuse to reuse or resume a run folder trained for another env, seed or config.
+
+    ``config_defaults``: the config's defaults, standing in for settings a run saved before they
+    existed (a run is the same if it ran with what is now the default).
+    """
+    if config_defaults is not None and isinstance(saved.get("train_config"), dict):
+        saved = {**saved, "train_config": {**config_defaults, **saved["train_config"]}}
     differ = [key for key in IDENTITY_KEYS if saved.get(key) != run.get(key)]
     if differ:
         raise ValueError(f"{path} belongs to another run ({', '.join(differ)} differ: saved "

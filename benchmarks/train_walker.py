@@ -53,6 +53,7 @@ class WalkerConfig:
     learning_rate: float = 3e-4
     gamma: float = 0.99
     tau: float = 0.005
+    ent_coef: str = "auto"  # SB3's: "auto" learns it from 1.0, "auto_0.1" from 0.1 (Minari's walker)
     learning_starts: int = 10_000
     buffer_size: int = 1_000_000
     episode_steps: int = 1000
@@ -75,6 +76,7 @@ class WalkerConfig:
 
 PRESETS: dict[str, WalkerConfig] = {
     "cpu": WalkerConfig(),
+    "cpu-ent01": WalkerConfig(ent_coef="auto_0.1"),
     "quick": WalkerConfig(env_steps=200_000, checkpoint_every=25_000),
     "tiny": WalkerConfig(env_steps=600, net_width=16, batch_size=32, learning_starts=200, buffer_size=1000,
                          episode_steps=100, checkpoint_every=300),
@@ -166,7 +168,7 @@ def train(out_dir: str | os.PathLike, preset: str = "cpu", seed: int = 0, device
     final = out / WALKER_FILE
     run = {"env": RUN_ENV, "preset": preset, "seed": seed, "train_config": asdict(config)}
     if final.is_file():
-        check_same_run(final, AntWalker.load(final).meta, run)
+        check_same_run(final, AntWalker.load(final).meta, run, asdict(WalkerConfig()))
         return final
     out.mkdir(parents=True, exist_ok=True)
     pointer = read_pointer(out)
@@ -180,11 +182,11 @@ def train(out_dir: str | os.PathLike, preset: str = "cpu", seed: int = 0, device
     if pointer is None:
         model = SAC("MlpPolicy", vec_env(), learning_rate=config.learning_rate,
                     buffer_size=min(config.buffer_size, config.env_steps), learning_starts=config.learning_starts,
-                    batch_size=config.batch_size, tau=config.tau, gamma=config.gamma,
+                    batch_size=config.batch_size, tau=config.tau, gamma=config.gamma, ent_coef=config.ent_coef,
                     policy_kwargs={"net_arch": [config.net_width] * config.net_depth}, seed=seed,
                     device=resolve_device(device), verbose=0)
     else:
-        check_same_run(out / CHECKPOINT_POINTER, pointer, run)
+        check_same_run(out / CHECKPOINT_POINTER, pointer, run, asdict(WalkerConfig()))
         folder = out / pointer["folder"]
         model = SAC.load(folder / MODEL_FILE, env=vec_env(), device=resolve_device(device))
         model.load_replay_buffer(folder / "replay_buffer.pkl")

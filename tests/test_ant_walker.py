@@ -126,3 +126,18 @@ def test_missing_corrupt_and_foreign_walker_files_and_bad_inputs_get_clear_error
         walker.act(np.zeros(29), np.zeros(2))
     with pytest.raises(ValueError, match="NaN"):
         walker.act(np.full(ANT_BODY_DIM, np.nan), np.zeros(2))
+
+
+def test_a_run_saved_before_a_setting_existed_resumes_when_it_ran_with_todays_default(tmp_path):
+    from dataclasses import asdict
+
+    from agents.sb3_runs import check_same_run
+
+    defaults = asdict(train_walker.WalkerConfig())
+    run = {"env": "ant-reach", "seed": 0, "train_config": defaults}
+    older = {"env": "ant-reach", "seed": 0, "train_config": {k: v for k, v in defaults.items() if k != "ent_coef"}}
+    check_same_run(tmp_path, older, run, defaults)
+    with pytest.raises(ValueError, match="another run"):
+        check_same_run(tmp_path, older, {**run, "train_config": {**defaults, "ent_coef": "auto_0.1"}}, defaults)
+    with pytest.raises(ValueError, match="another run"):
+        check_same_run(tmp_path, older, run)  # without the defaults, a missing setting differs
