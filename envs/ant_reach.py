@@ -8,8 +8,8 @@ its healthy-z termination and control / contact costs.
 
 Observation (29,) float64: the 27 numbers of AntMaze's ``observation`` (torso z and orientation,
 joint angles, velocities; no (x, y)) and the goal minus the torso's (x, y). Action (8,) in [-1, 1].
-Reward per step: the speed towards the goal (units/s) + ``healthy_reward`` − control and
-contact costs, + ``reach_bonus`` at each arrival. ``info``: ``reached`` (arrivals so far) and
+Reward per step: ``progress_scale`` × the speed towards the goal (units/s) + ``healthy_reward``
+− control (``ctrl_cost_weight`` · ‖a‖²) and contact costs, + ``reach_bonus`` at each arrival. ``info``: ``reached`` (arrivals so far) and
 ``is_success`` (an arrival this step).
 
 Importing this module loads MuJoCo; ``import envs`` does not.
@@ -35,16 +35,17 @@ class AntReachEnv(gymnasium.Env):
     metadata = {"render_modes": []}  # noqa: RUF012 (gymnasium API)
 
     def __init__(self, goal_min: float = 1.0, goal_max: float = 5.0, reach_radius: float = 0.2,
-                 reach_bonus: float = 10.0, healthy_reward: float = 1.0) -> None:
+                 reach_bonus: float = 10.0, healthy_reward: float = 1.0, progress_scale: float = 1.0,
+                 ctrl_cost_weight: float = 0.5) -> None:
         if not 0 < goal_min <= goal_max:
             raise ValueError(f"need 0 < goal_min <= goal_max, got {goal_min}, {goal_max}")
         if reach_radius <= 0:
             raise ValueError(f"reach_radius must be positive, got {reach_radius}")
         self.goal_min, self.goal_max = float(goal_min), float(goal_max)
         self.reach_radius, self.reach_bonus = float(reach_radius), float(reach_bonus)
-        self.healthy_reward = float(healthy_reward)
-        self.ant = AntEnv(exclude_current_positions_from_observation=False,
-                          include_cfrc_ext_in_observation=False, reset_noise_scale=0.1)
+        self.healthy_reward, self.progress_scale = float(healthy_reward), float(progress_scale)
+        self.ant = AntEnv(exclude_current_positions_from_observation=False, include_cfrc_ext_in_observation=False,
+                          reset_noise_scale=0.1, ctrl_cost_weight=ctrl_cost_weight)
         self.observation_space = gymnasium.spaces.Box(-np.inf, np.inf, (WALKER_INPUT_DIM,), np.float64)
         self.action_space = self.ant.action_space
         self.goal = np.zeros(2)
@@ -69,7 +70,7 @@ class AntReachEnv(gymnasium.Env):
         before = np.linalg.norm(self.goal - self.ant.data.qpos[:2])
         ant_obs, _, terminated, _, ant_info = self.ant.step(np.asarray(action, dtype=np.float64))
         distance = np.linalg.norm(self.goal - ant_obs[:2])
-        reward = ((before - distance) / self.ant.dt + self.healthy_reward
+        reward = (self.progress_scale * (before - distance) / self.ant.dt + self.healthy_reward
                   + ant_info["reward_ctrl"] + ant_info["reward_contact"])
         arrived = bool(distance <= self.reach_radius)
         if arrived:
