@@ -85,6 +85,12 @@ DF_VARIANTS: dict[str, Variant] = {
                              "the goal (`replan_every=5`, `replan_near=10`): each plan started from where the agent "
                              "is twice as often, at twice the replans", {"replan_every": 5, "replan_near": 10},
                              on_shipped=True),
+    "guidance-far2+replan-every5": Variant("the shipped planner with the guidance 2× firmer beyond 1.0 of the goal "
+                                           "and replanning every 5 env steps on the way, every 10 within 0.5 of it "
+                                           "(`guidance_far=2`, `replan_every=5`, `replan_near=10`): a firmer pull "
+                                           "along the route from plans started twice as often",
+                                           {"guidance_far": 2.0, "replan_every": 5, "replan_near": 10},
+                                           on_shipped=True),
     "no-replan-near": Variant("the shipped planner without replanning every 4 steps within 0.5 of the goal "
                               "(`replan_near=0`: every 10 steps everywhere; on Large the shipped DF before it and "
                               "before `goal_rest`; on Medium before `pd_near`)",
