@@ -91,6 +91,11 @@ DF_VARIANTS: dict[str, Variant] = {
                                            "along the route from plans started twice as often",
                                            {"guidance_far": 2.0, "replan_every": 5, "replan_near": 10},
                                            on_shipped=True),
+    "guidance-far2+replan-every7": Variant("`df/guidance-far2+replan-every5` replanning every 7 env steps on the way "
+                                           "instead of 5 (`guidance_far=2`, `replan_every=7`, `replan_near=10`): "
+                                           "fewer replans, for the 10 ms budget",
+                                           {"guidance_far": 2.0, "replan_every": 7, "replan_near": 10},
+                                           on_shipped=True),
     "no-replan-near": Variant("the shipped planner without replanning every 4 steps within 0.5 of the goal "
                               "(`replan_near=0`: every 10 steps everywhere; on Large the shipped DF before it and "
                               "before `goal_rest`; on Medium before `pd_near`)",
