@@ -16,10 +16,8 @@ from agents.oracle import ControllerAgent
 from agents.protocol import Observation, ObservationBatch, as_batch
 from envs.ant_controller import AntWaypointController
 from envs.ant_walker import AntWalker, default_walker_path
-from envs.antmazes import get_antmaze_spec
+from envs.antmazes import ANT_STATE_DIM, get_antmaze_spec
 
-ANT_STATE_DIM = 29
-"""D4RL's ant state: torso (x, y), then AntMaze's 27-number ``observation``."""
 RESET_JUMP = 2.0
 """A torso move larger than this between calls (the ant covers well under 0.5 per step) means
 the env was reset, so the controller plans afresh."""

@@ -53,6 +53,7 @@ from dfplan.data import Trajectories
 from dfplan.device import resolve_device
 from dfplan.training import SNAPSHOT_MINUTES, Snapshots
 from envs import get_suite_spec, is_antmaze
+from envs.antmazes import ANT_STATE_DIM
 
 FORMAT = "dfplan.offline_rl"
 """The ``format`` entry of the metadata: tells an offline-RL model from other agents' files."""
@@ -214,7 +215,7 @@ def read_meta(model: str | os.PathLike) -> dict[str, Any]:
 
 def input_sizes(env_id: str) -> tuple[int, int]:
     """The policy's input and action sizes for ``env_id``: observation + goal (2), actions."""
-    return (29 + 2, 8) if is_antmaze(env_id) else (4 + 2, 2)
+    return (ANT_STATE_DIM + 2, 8) if is_antmaze(env_id) else (4 + 2, 2)
 
 
 def load_algo(path: str | os.PathLike, algorithm: str, device: str = "auto", env_id: str = "maze2d-umaze-v1"):
@@ -434,7 +435,7 @@ class OfflineRLAgent(EpisodicAgent):
     def act(self, obs: Observation) -> np.ndarray:
         """Greedy action(s): obs (4,) / (B, 4) with goal (2,) / (B, 2), raw units → (2,) / (B, 2)
         (AntMaze: D4RL's 29-number ant state, the torso's (x, y) from ``achieved_goal``, → 8 torques)."""
-        batch = as_batch(obs, state_dim=29, with_position=True) if self.antmaze else as_batch(obs)
+        batch = as_batch(obs, state_dim=ANT_STATE_DIM, with_position=True) if self.antmaze else as_batch(obs)
         goals = batch.goals if batch.goals is not None else np.broadcast_to(self.fixed_goal, (len(batch.states), 2))
         inputs = np.concatenate([batch.states, goals], axis=1).astype(np.float32)  # (B, O + 2)
         actions = np.clip(self.algo.predict(inputs), -1.0, 1.0).astype(np.float32)  # (B, A)

@@ -78,15 +78,6 @@ class AntMazeD4RLEnv(AntMazeEnv):
         self._steps = 0
         self._first_reach_step = -1
 
-    def _free_xy(self, value: Any, name: str) -> np.ndarray:
-        """A pinned position from ``reset`` options: finite (x, y) inside a free cell, else ``ValueError``."""
-        xy = np.asarray(value, dtype=np.float64)
-        if xy.size != 2 or not np.isfinite(xy).all():
-            raise ValueError(f"options[{name!r}] must be two finite numbers (x, y), got {value!r}")
-        xy = xy.reshape(2).copy()
-        if not self.maze_spec.is_free(tuple(self.maze_spec.xy_to_cell(xy))):
-            raise ValueError(f"options[{name!r}] = {xy.tolist()} is not in a free cell of the {self.maze_spec.name} maze")
-        return xy
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -94,11 +85,11 @@ class AntMazeD4RLEnv(AntMazeEnv):
         GoalEnv.reset(self, seed=seed)
         options = options or {}
         if options.get("goal_xy") is not None:
-            self.goal = self._free_xy(options["goal_xy"], "goal_xy")
+            self.goal = self.maze_spec.free_xy(options["goal_xy"], "goal_xy")
         else:
             self.goal = self.maze_spec.goal_xy + d4rl_goal_offset(self.np_random)
         if options.get("start_xy") is not None:
-            start = self._free_xy(options["start_xy"], "start_xy")
+            start = self.maze_spec.free_xy(options["start_xy"], "start_xy")
         else:
             start = self.maze_spec.cell_to_xy(self.maze_spec.start_cell)
         self.reset_pos = start

@@ -25,6 +25,8 @@ from envs.mazes import GYM_NAMESPACE, LARGE_MAZE_LAYOUT, MEDIUM_MAZE_LAYOUT, U_M
 
 ANT_BODY_DIM = 27
 """Length of AntMaze's ``observation``: the ant's state without the torso's (x, y) (D4RL's 29 less 2)."""
+ANT_STATE_DIM = ANT_BODY_DIM + 2
+"""D4RL's ant state: the torso's (x, y), then AntMaze's ``observation``."""
 ANT_MAZE_SCALE = 4.0
 """Side of one maze cell in world units (D4RL's and Gymnasium-Robotics' ``maze_size_scaling``)."""
 ANT_GOAL_RADIUS = 0.5

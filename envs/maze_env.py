@@ -83,15 +83,6 @@ class Maze2DEnv(PointMazeEnv):
         noise = self.np_random.uniform(-START_POSITION_NOISE, START_POSITION_NOISE, size=2)
         return centre + noise
 
-    def _free_xy(self, value: Any, name: str) -> np.ndarray:
-        """A pinned position from ``reset`` options: finite (x, y) inside a free cell, else ``ValueError``."""
-        xy = np.asarray(value, dtype=np.float64)
-        if xy.size != 2 or not np.isfinite(xy).all():
-            raise ValueError(f"options[{name!r}] must be two finite numbers (x, y), got {value!r}")
-        xy = xy.reshape(2).copy()
-        if not self.maze_spec.is_free(tuple(self.maze_spec.xy_to_cell(xy))):
-            raise ValueError(f"options[{name!r}] = {xy.tolist()} is not in a free cell of the {self.maze_spec.name} maze")
-        return xy
 
     # ----------------------------------------------------------------------- gym API
     def reset(
@@ -100,13 +91,13 @@ class Maze2DEnv(PointMazeEnv):
         GoalEnv.reset(self, seed=seed)
         options = options or {}
         if options.get("goal_xy") is not None:
-            self.goal = self._free_xy(options["goal_xy"], "goal_xy")
+            self.goal = self.maze_spec.free_xy(options["goal_xy"], "goal_xy")
         elif self.suite_spec.multi_goal:
             self.goal = self._random_free_cell_xy()
         else:
             self.goal = self.maze_spec.goal_xy.copy()
         if options.get("start_xy") is not None:
-            start = self._free_xy(options["start_xy"], "start_xy")
+            start = self.maze_spec.free_xy(options["start_xy"], "start_xy")
         else:
             start = self._random_free_cell_xy()
         velocity = self.np_random.normal(0.0, START_VELOCITY_STD, size=2)

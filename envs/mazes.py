@@ -133,6 +133,17 @@ class MazeSpec:
         d4rl_vec = np.asarray(d4rl_vec, dtype=np.float64)
         return np.stack([d4rl_vec[..., 1], -d4rl_vec[..., 0]], axis=-1)
 
+    def free_xy(self, value: object, name: str) -> np.ndarray:
+        """A pinned position (e.g. a ``reset`` option ``name``): finite (x, y) inside a free cell, as
+        shape (2,) float64; else ``ValueError``."""
+        xy = np.asarray(value, dtype=np.float64)
+        if xy.size != 2 or not np.isfinite(xy).all():
+            raise ValueError(f"options[{name!r}] must be two finite numbers (x, y), got {value!r}")
+        xy = xy.reshape(2).copy()
+        if not self.is_free(tuple(self.xy_to_cell(xy))):
+            raise ValueError(f"options[{name!r}] = {xy.tolist()} is not in a free cell of the {self.name} maze")
+        return xy
+
     def is_free(self, cell: tuple[int, int]) -> bool:
         """True if ``cell`` lies inside the grid and is not a wall."""
         r, c = int(cell[0]), int(cell[1])

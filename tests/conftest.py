@@ -67,20 +67,20 @@ def tiny_maze_checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def plain_loop_steps():
-    """``run(agent, env_id, seed=0) -> steps``: one full episode in a plain ``while`` loop,
-    checking that every action is a float32 (2,) within [-1, 1]."""
+    """``run(agent, env_id, seed=0, action_dim=2) -> steps``: one full episode in a plain ``while``
+    loop, checking that every action is a float32 (action_dim,) within [-1, 1]."""
     import numpy as np
 
     import envs
 
-    def run(agent, env_id: str, seed: int = 0) -> int:
+    def run(agent, env_id: str, seed: int = 0, action_dim: int = 2) -> int:
         env = envs.make(env_id)
         obs, _ = env.reset(seed=seed)
         agent.reset(seed=seed)
         steps = 0
         while True:
             action = agent.act(obs)
-            assert action.shape == (2,) and action.dtype == np.float32 and np.all(np.abs(action) <= 1)
+            assert action.shape == (action_dim,) and action.dtype == np.float32 and np.all(np.abs(action) <= 1)
             obs, _, terminated, truncated, _ = env.step(action)
             steps += 1
             if terminated or truncated:

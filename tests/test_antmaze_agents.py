@@ -20,20 +20,9 @@ def walker_file(tmp_path_factory):
     return path
 
 
-def test_oracle_acts_in_a_plain_loop_until_the_episode_ends(walker_file):
-    env = envs.make("antmaze-umaze-v2")
+def test_oracle_acts_in_a_plain_loop_until_the_episode_ends(walker_file, plain_loop_steps):
     agent = AntOracleAgent("antmaze-umaze-v2", walker=walker_file, seed=0)
-    obs, _ = env.reset(seed=0)
-    agent.reset(seed=0)
-    steps = 0
-    while True:
-        action = agent.act(obs)
-        assert action.shape == (8,) and action.dtype == np.float32 and np.all(np.abs(action) <= 1)
-        obs, _, terminated, truncated, _ = env.step(action)
-        steps += 1
-        if terminated or truncated:
-            break
-    assert steps <= 700
+    assert plain_loop_steps(agent, "antmaze-umaze-v2", action_dim=8) <= 700
     maze = envs.get_antmaze_spec("antmaze-umaze-v2").maze
     assert maze.is_free(tuple(maze.xy_to_cell(agent._controllers[0].waypoint)))
 
