@@ -27,6 +27,9 @@ every 10 env steps."""
 PRE_PD_NEAR: dict[str, Any] = {"pd_near": 0.0, **PRE_REST, "replan_near": 4}
 """The Medium / Large planners' shared settings before PD at the goal (2026-12-02, later): the goal not
 imposed at rest, the speed penalty at weight 1, replanning every 4 steps at the goal."""
+PRE_FAR2: dict[str, Any] = {"guidance_far": 1.0, "replan_every": 10, "replan_near": 0}
+"""The shipped Large planner before it took `df/guidance-far2+replan-every7`'s settings (the lever rows
+measured on it pin these; the U-Maze and Medium planners have them)."""
 VARIANT_CHECKPOINTS = "results/checkpoints/df-variants"
 """Where the retrained ablation models live (repository-relative; not in the wheel)."""
 
@@ -75,15 +78,17 @@ DF_VARIANTS: dict[str, Variant] = {
                            PRE_PD_NEAR, on_shipped=True),
     "no-goal-rest": Variant("the shipped planner without the goal at rest imposed after its estimated arrival, with "
                             "the firmer speed penalty at the goal and replanning every 4 steps there (`goal_rest=0`, "
-                            "`velocity_weight=1`, `replan_near=4`: on Large the shipped DF before it)",
-                            {"goal_rest": 0.0, "velocity_weight": 1.0, "replan_every": 10, "replan_near": 4},
+                            "`velocity_weight=1`, `replan_near=4`: on Large the shipped DF before it, and before `guidance_far=2` + "
+                            "replans every 7)",
+                            {**PRE_FAR2, "goal_rest": 0.0, "velocity_weight": 1.0, "replan_near": 4},
                             on_shipped=True),
     "replan-near4": Variant("the shipped planner replanning every 4 steps within 0.5 of the goal instead of every 10 "
                             "(`replan_near=4`: on Large the shipped DF of 2026-12-02 before it was dropped, 2.5x the "
-                            "replans at the goal)", {"replan_every": 10, "replan_near": 4}, on_shipped=True),
+                            "replans at the goal, before `guidance_far=2` + replans every 7)", {**PRE_FAR2, "replan_near": 4}, on_shipped=True),
     "replan-every5": Variant("the shipped planner replanning every 5 env steps on the way and every 10 within 0.5 of "
                              "the goal (`replan_every=5`, `replan_near=10`): each plan started from where the agent "
-                             "is twice as often, at twice the replans", {"replan_every": 5, "replan_near": 10},
+                             "is twice as often, at twice the replans (on Large the planner before `guidance_far=2` + "
+                             "replans every 7)", {**PRE_FAR2, "replan_every": 5, "replan_near": 10},
                              on_shipped=True),
     "guidance-far2+replan-every5": Variant("the shipped planner with the guidance 2× firmer beyond 1.0 of the goal "
                                            "and replanning every 5 env steps on the way, every 10 within 0.5 of it "
@@ -93,13 +98,13 @@ DF_VARIANTS: dict[str, Variant] = {
                                            on_shipped=True),
     "guidance-far2+replan-every7": Variant("`df/guidance-far2+replan-every5` replanning every 7 env steps on the way "
                                            "instead of 5 (`guidance_far=2`, `replan_every=7`, `replan_near=10`): "
-                                           "fewer replans, for the 10 ms budget",
+                                           "fewer replans, for the 10 ms budget (the shipped Large planner since)",
                                            {"guidance_far": 2.0, "replan_every": 7, "replan_near": 10},
                                            on_shipped=True),
     "no-replan-near": Variant("the shipped planner without replanning every 4 steps within 0.5 of the goal "
                               "(`replan_near=0`: every 10 steps everywhere; on Large the shipped DF before it and "
-                              "before `goal_rest`; on Medium before `pd_near`)",
-                              {"replan_near": 0, "pd_near": 0.0, **PRE_REST}, on_shipped=True),
+                              "before `goal_rest` and `guidance_far=2` + replans every 7; on Medium before `pd_near`)",
+                              {**PRE_FAR2, "replan_near": 0, "pd_near": 0.0, **PRE_REST}, on_shipped=True),
     "no-tempo": Variant("the shipped Medium planner without its faster approach (`inverse_tempo=1`: the inverse head "
                         "asked to reach the planned observation 20 steps ahead in 20, not in 10 fading to 20 within "
                         "0.5 of the goal; the Medium planner before `pd_near` and `goal_rest`)",
