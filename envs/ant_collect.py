@@ -48,7 +48,7 @@ from envs.antmazes import (
     d4rl_offset,
     get_antmaze_spec,
 )
-from envs.collect import _store_path, record_speed, write_buffers
+from envs.collect import record_speed, store_path, write_buffers
 
 ACTION_NOISE_STD = 0.2
 """D4RL's AntMaze data: N(0, 0.2²) added to the policy's action, then clipped to ±1."""
@@ -127,7 +127,7 @@ def collect_shard(spec: AntMazeEnvSpec, walker, config: AntCollectConfig, shard:
 
 def work_dir(dataset_id: str) -> Path:
     """Where a collection keeps its finished shards until the dataset is written."""
-    return _store_path() / ".dfplan-work" / dataset_id
+    return store_path() / ".dfplan-work" / dataset_id
 
 
 def collect(spec: AntMazeEnvSpec, walker, config: AntCollectConfig, dataset_id: str | None = None,
@@ -221,8 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
     dataset_id = args.dataset_id or spec.dataset_id
-    if (_store_path() / dataset_id).exists() and not args.overwrite:
-        parser.error(f"dataset {dataset_id} already exists in {_store_path()}; pass --overwrite to replace it")
+    if (store_path() / dataset_id).exists() and not args.overwrite:
+        parser.error(f"dataset {dataset_id} already exists in {store_path()}; pass --overwrite to replace it")
     began = time.perf_counter()
     paths, collected = collect(spec, walker, config, dataset_id)
     collect_s = time.perf_counter() - began

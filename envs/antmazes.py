@@ -21,7 +21,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.mazes import GYM_NAMESPACE, LARGE_MAZE_LAYOUT, MEDIUM_MAZE_LAYOUT, U_MAZE_LAYOUT, MazeSpec
+from envs.mazes import (
+    GYM_NAMESPACE,
+    LARGE_MAZE_LAYOUT,
+    MEDIUM_MAZE_LAYOUT,
+    U_MAZE_LAYOUT,
+    MazeSpec,
+    lookup_spec,
+)
 
 ANT_BODY_DIM = 27
 """Length of AntMaze's ``observation``: the ant's state without the torso's (x, y) (D4RL's 29 less 2)."""
@@ -113,10 +120,7 @@ def get_antmaze_spec(env_id: str) -> AntMazeEnvSpec:
     Raises:
         ValueError: for an unknown id, listing the valid ones.
     """
-    key = env_id.removeprefix(f"{GYM_NAMESPACE}/")
-    if key not in ANTMAZE_ENV_SPECS:
-        raise ValueError(f"Unknown AntMaze env id {env_id!r}; valid ids: {', '.join(ANTMAZE_IDS)}")
-    return ANTMAZE_ENV_SPECS[key]
+    return lookup_spec(ANTMAZE_ENV_SPECS, env_id, "AntMaze env")
 
 
 def d4rl_offset(rng: np.random.Generator, reach: float) -> np.ndarray:

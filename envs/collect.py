@@ -67,7 +67,8 @@ class Stream:
     """How many goals the controller reached."""
 
 
-def _store_path() -> Path:
+def store_path() -> Path:
+    """The local Minari store (``$MINARI_DATASETS_PATH`` or ``~/.minari/datasets``) the datasets are written to."""
     from minari.storage import get_dataset_path
 
     return Path(get_dataset_path())
@@ -247,7 +248,7 @@ def write_buffers(dataset_id: str, buffers: list, env_id: str, maze: MazeSpec, a
     import minari
     from minari.namespace import create_namespace, list_local_namespaces
 
-    store = _store_path()
+    store = store_path()
     target = store / dataset_id
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} exists; pass --overwrite to replace it")
@@ -333,9 +334,9 @@ def main(argv: list[str] | None = None) -> None:
     steps = args.steps or spec.maze.dataset_steps
     if args.dwell < 0 or (args.dwell and dataset_id == spec.dataset_id):
         parser.error("--dwell must be >= 0, and a dwelling stream needs its own --dataset-id (it is not D4RL's data)")
-    if (_store_path() / dataset_id).exists() and not args.overwrite:
+    if (store_path() / dataset_id).exists() and not args.overwrite:
         parser.error(
-            f"dataset {dataset_id} already exists in {_store_path()}; pass --overwrite to replace it"
+            f"dataset {dataset_id} already exists in {store_path()}; pass --overwrite to replace it"
         )
 
     start = time.perf_counter()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -192,7 +193,12 @@ def get_env_spec(env_id: str) -> SuiteEnvSpec:
     Raises:
         ValueError: for an unknown id, listing the valid ones.
     """
+    return lookup_spec(ENV_SPECS, env_id, "env")
+
+
+def lookup_spec(specs: dict[str, Any], env_id: str, kind: str) -> Any:
+    """``specs[env_id]`` with or without the ``dfplan/`` namespace; ``ValueError`` naming the valid ids."""
     key = env_id.removeprefix(f"{GYM_NAMESPACE}/")
-    if key not in ENV_SPECS:
-        raise ValueError(f"Unknown env id {env_id!r}; valid ids: {', '.join(ENV_IDS)}")
-    return ENV_SPECS[key]
+    if key not in specs:
+        raise ValueError(f"Unknown {kind} id {env_id!r}; valid ids: {', '.join(specs)}")
+    return specs[key]
