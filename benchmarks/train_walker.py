@@ -3,6 +3,8 @@
     python -m benchmarks train-walker --out runs/ant-walker --preset cpu     # hours on one CPU thread
     python -m benchmarks train-walker --out runs/ant-walker --preset cpu     # again: resumes
     python -m benchmarks train-walker --out runs/ant-walker --ship results/checkpoints/antmaze/walker.pt
+    python -m benchmarks train-walker --out runs/ant-walker-more --from results/checkpoints/antmaze/walker.pt \
+        --env-steps 1000000                                                 # a shipped walker trained on
 
 Background-friendly: one progress line per checkpoint (env steps, wall time, and the current
 policy's success on fresh goals), resumable after an interruption from the last checkpoint
@@ -10,6 +12,13 @@ policy's success on fresh goals), resumable after an interruption from the last 
 gets ``model.zip`` (SB3's) and ``walker.pt`` — the actor's deterministic action as a small torch
 MLP (:class:`envs.ant_walker.AntWalker`) with its budget and its measured success rate on
 goals 1–5 away (:func:`measure_walker`) in its metadata.
+
+The budget (``env_steps``) is not part of a run's identity: a finished run asked for more steps
+trains on from its ``model.zip``. Its replay buffer is gone by then (it is not shipped: hundreds of
+MB), so the run first refills it with :data:`REFILL_STEPS` steps of its own policy, without
+gradient steps. ``--ship`` copies ``model.zip`` beside the shipped walker (``walker.sac.zip``), and
+``--from`` starts a run folder from such a pair, so a walker shipped by one session can be trained
+on by the next.
 """
 
 from __future__ import annotations
@@ -38,6 +47,12 @@ from dfplan.provenance import command_line, git_commit
 from envs.ant_walker import AntWalker, mlp
 
 WALKER_FILE = "walker.pt"
+SAC_SUFFIX = ".sac.zip"
+"""A shipped walker's SAC model (actor, critics, optimizers) lies beside it: ``walker.pt`` -> ``walker.sac.zip``."""
+BUDGET_KEYS = ("env_steps", "checkpoint_every")
+"""Config fields that change how long a run trains, not what it trains: left out of its identity."""
+REFILL_STEPS = 20_000
+"""Env steps of the policy's own actions that refill the replay buffer of a run trained on from ``model.zip``."""
 RUN_ENV = "ant-reach"
 """The identity the run folder records for its env (the open-floor task, not a maze)."""
 
@@ -155,10 +170,52 @@ def measure_walker(walker: AntWalker, episodes: int = 50, seed: int = 10_000, go
             "median_steps_to_0.5": float(np.median(steps_to_half)) if steps_to_half else None}
 
 
+def sac_path(walker_path: str | os.PathLike) -> Path:
+    """Where a shipped walker's SAC model lies: ``walker.pt`` -> ``walker.sac.zip``."""
+    path = Path(walker_path)
+    return path.with_name(path.stem + SAC_SUFFIX)
+
+
+def run_identity(preset: str, seed: int, config: WalkerConfig) -> dict[str, Any]:
+    """What a run folder must match to be resumed, reused or trained on (the budget left out)."""
+    settings = {k: v for k, v in asdict(config).items() if k not in BUDGET_KEYS}
+    return {"env": RUN_ENV, "preset": preset, "seed": seed, "train_config": settings}
+
+
+def _check_same_run(path: Path, saved: dict[str, Any], run: dict[str, Any]) -> None:
+    defaults = {k: v for k, v in asdict(WalkerConfig()).items() if k not in BUDGET_KEYS}
+    settings = {k: v for k, v in saved.get("train_config", {}).items() if k not in BUDGET_KEYS}
+    check_same_run(path, {**saved, "train_config": settings}, run, defaults)
+
+
+def start_from(out_dir: str | os.PathLike, walker_path: str | os.PathLike) -> None:
+    """Start the run folder ``out_dir`` from a shipped walker and its SAC model (:func:`sac_path`).
+
+    Raises:
+        FileNotFoundError: the walker or its SAC model is missing.
+        ValueError: ``out_dir`` already holds a run.
+    """
+    walker, model = Path(walker_path), sac_path(walker_path)
+    for path in (walker, model):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist (--from needs a walker shipped with its SAC model)")
+    out = Path(out_dir)
+    if (out / WALKER_FILE).exists() or (out / CHECKPOINT_POINTER).exists():
+        raise ValueError(f"{out} already holds a run; --from starts an empty folder")
+    AntWalker.load(walker)  # a corrupt file fails here, not hours later
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(model, out / MODEL_FILE)
+    shutil.copyfile(walker, out / WALKER_FILE)
+
+
 def train(out_dir: str | os.PathLike, preset: str = "cpu", seed: int = 0, device: str = "cpu",
           config: WalkerConfig | None = None, *, progress: bool = True, eval_episodes: int = 20,
           final_episodes: int = 100) -> Path:
     """Train (or resume, or return the finished) walker run in ``out_dir``; returns its ``walker.pt``.
+
+    A finished run with fewer steps than ``config.env_steps`` trains on from its ``model.zip``; an
+    unfinished one whose checkpoint already has them (a budget cut with ``--env-steps``) is
+    measured and exported as it is.
 
     ``eval_episodes`` fresh goals measure the policy at each checkpoint (the progress line),
     ``final_episodes`` the finished walker (its file's ``meta["measured"]``).
@@ -171,10 +228,17 @@ def train(out_dir: str | os.PathLike, preset: str = "cpu", seed: int = 0, device
     config = config if config is not None else get_preset(preset)
     out = Path(out_dir)
     final = out / WALKER_FILE
-    run = {"env": RUN_ENV, "preset": preset, "seed": seed, "train_config": asdict(config)}
+    run = run_identity(preset, seed, config)
+    done, wall = 0, 0.0
     if final.is_file():
-        check_same_run(final, AntWalker.load(final).meta, run, asdict(WalkerConfig()))
-        return final
+        finished = AntWalker.load(final).meta
+        _check_same_run(final, finished, run)
+        if int(finished["env_steps"]) >= config.env_steps:
+            return final
+        if not (out / MODEL_FILE).is_file():
+            raise FileNotFoundError(f"{out / MODEL_FILE} is missing: the finished walker in {out} cannot be "
+                                    f"trained on to {config.env_steps} steps without its SAC model")
+        done, wall = int(finished["env_steps"]), float(finished["train_wall_s"])
     out.mkdir(parents=True, exist_ok=True)
     pointer = read_pointer(out)
 
@@ -183,15 +247,24 @@ def train(out_dir: str | os.PathLike, preset: str = "cpu", seed: int = 0, device
 
         return make_vec_env(lambda: make_env(config), n_envs=1, seed=seed)
 
-    done, wall = 0, 0.0
-    if pointer is None:
+    if done and pointer is None:  # a finished run trained on: its model, a buffer refilled by its own policy
+        # (its walker.pt stays until the new one replaces it; checkpoints from here resume as usual)
+        model = SAC.load(out / MODEL_FILE, env=vec_env(), device=resolve_device(device),
+                         buffer_size=min(config.buffer_size, config.env_steps))
+        model.set_random_seed(seed + done)
+        began = time.perf_counter()
+        model.gradient_steps = 0
+        model.learn(REFILL_STEPS, reset_num_timesteps=False)
+        model.gradient_steps = 1
+        done, wall = model.num_timesteps, wall + time.perf_counter() - began
+    elif pointer is None:
         model = SAC("MlpPolicy", vec_env(), learning_rate=config.learning_rate,
                     buffer_size=min(config.buffer_size, config.env_steps), learning_starts=config.learning_starts,
                     batch_size=config.batch_size, tau=config.tau, gamma=config.gamma, ent_coef=config.ent_coef,
                     policy_kwargs={"net_arch": [config.net_width] * config.net_depth}, seed=seed,
                     device=resolve_device(device), verbose=0)
     else:
-        check_same_run(out / CHECKPOINT_POINTER, pointer, run, asdict(WalkerConfig()))
+        _check_same_run(out / CHECKPOINT_POINTER, pointer, run)
         folder = out / pointer["folder"]
         model = SAC.load(folder / MODEL_FILE, env=vec_env(), device=resolve_device(device))
         model.load_replay_buffer(folder / "replay_buffer.pkl")
@@ -228,11 +301,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--env-steps", type=int, default=None, help="override the preset's budget")
-    parser.add_argument("--ship", default=None, help="copy the finished walker.pt here")
+    parser.add_argument("--ship", default=None, help=f"copy the finished walker.pt here (its SAC model beside it, "
+                                                     f"*{SAC_SUFFIX})")
+    parser.add_argument("--from", dest="start", default=None,
+                        help="start an empty --out from a shipped walker (and its SAC model) and train on to the budget")
     args = parser.parse_args(argv)
     config = get_preset(args.preset)
     if args.env_steps is not None:
         config = replace(config, env_steps=args.env_steps)
+    if args.start is not None:
+        try:
+            start_from(args.out, args.start)
+        except (FileNotFoundError, ValueError) as err:
+            parser.error(str(err))
     path = train(args.out, args.preset, args.seed, args.device, config)
     walker = AntWalker.load(path)
     print(f"{path}: {walker.meta['budget']}, {walker.meta['train_wall_s'] / 60:.0f} min; "
@@ -240,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.ship:
         Path(args.ship).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, args.ship)
+        shutil.copyfile(path.with_name(MODEL_FILE), sac_path(args.ship))
         print(f"shipped to {args.ship}")
     return 0
 

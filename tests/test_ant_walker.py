@@ -141,3 +141,44 @@ def test_a_run_saved_before_a_setting_existed_resumes_when_it_ran_with_todays_de
         check_same_run(tmp_path, older, {**run, "train_config": {**defaults, "ent_coef": "auto_0.1"}}, defaults)
     with pytest.raises(ValueError, match="another run"):
         check_same_run(tmp_path, older, run)  # without the defaults, a missing setting differs
+
+
+def test_a_finished_walker_shipped_with_its_sac_model_trains_on_to_a_larger_budget(tiny_run, tmp_path):
+    out, path = tiny_run
+    ship = tmp_path / "shipped" / "walker.pt"
+    assert train_walker.main(["--out", str(out), "--preset", "tiny", "--ship", str(ship)]) == 0
+    assert ship.is_file() and train_walker.sac_path(ship).is_file()
+    more = tmp_path / "more"
+    refill = train_walker.REFILL_STEPS
+    try:
+        train_walker.REFILL_STEPS = 100
+        assert train_walker.main(["--out", str(more), "--preset", "tiny", "--env-steps", "1000",
+                                  "--from", str(ship)]) == 0
+    finally:
+        train_walker.REFILL_STEPS = refill
+    meta = AntWalker.load(more / "walker.pt").meta
+    assert meta["env_steps"] >= 1000 and meta["preset"] == "tiny"  # 600 + 100 refilled + 300 trained
+    assert meta["train_wall_s"] > AntWalker.load(path).meta["train_wall_s"]
+    assert not list(more.glob("checkpoint-*"))
+    with pytest.raises(SystemExit):  # the folder holds a run now
+        train_walker.main(["--out", str(more), "--preset", "tiny", "--from", str(ship)])
+
+
+def test_a_cut_budget_exports_the_live_checkpoint_and_a_finished_run_without_its_model_cannot_grow(
+        tmp_path, monkeypatch):
+    save = train_walker.save_checkpoint
+
+    def save_then_stop(*args, **kwargs):
+        save(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_walker, "save_checkpoint", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):  # stopped at the first checkpoint, 300 of 600 steps
+        train_walker.train(tmp_path / "run", "tiny", progress=False)
+    monkeypatch.setattr(train_walker, "save_checkpoint", save)
+    cut = train_walker.replace(train_walker.get_preset("tiny"), env_steps=300)
+    path = train_walker.train(tmp_path / "run", "tiny", progress=False, final_episodes=2, config=cut)
+    assert AntWalker.load(path).meta["env_steps"] == 300 and not (tmp_path / "run" / "checkpoint.json").exists()
+    (tmp_path / "run" / "model.zip").unlink()
+    with pytest.raises(FileNotFoundError, match=r"model\.zip"):
+        train_walker.train(tmp_path / "run", "tiny", progress=False)
