@@ -405,7 +405,7 @@ def build_report(results_path: Path, out_dir: Path) -> str:
                   "frame-stack rows are models trained with the same budget. Holding: share of the steps after the "
                   "first reach spent at the goal (the D4RL score counts them). The `roadmap` row is the bar: the same "
                   "cost-to-go followed with no diffusion model. `act ms` was measured with other jobs sharing the "
-                  "2 CPU cores in most rows (the shipped settings measured alone: 3.2–4.6 ms per step with the inverse head on U-Maze and Medium, 6.2 / 6.9 ms on Large / Multi Large replanning every 7 steps; 8–25 ms shared), so "
+                  "2 CPU cores in most rows (the shipped settings measured alone: 3.2–4.6 ms per step with the inverse head on U-Maze and Medium, 6.2 / 6.9 ms on Large / Multi Large replanning every 7 steps, up to 2× that on a slower day of the same machine; 8–25 ms shared), so "
                   "differences under ~25 % are noise. Rows list the `benchmarks.run` agent (`df/<variant>`) or "
                   "`eval` command that made them (protocol table below).", "", levers,
                   "", *[f"- `{name}`: {LEVERS[name]}" for name in measured], ""]
