@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from stable_baselines3 import SAC
 
 import benchmarks.train_walker as train_walker
 from envs.ant_reach import ANT_BODY_DIM, AntReachEnv
@@ -46,6 +47,8 @@ def test_bad_reaching_settings_are_rejected():
         train_walker.get_preset("huge")
     with pytest.raises(ValueError, match="gamma"):
         train_walker.WalkerConfig(gamma=1.0)
+    with pytest.raises(ValueError, match="train_freq"):
+        train_walker.WalkerConfig(train_freq=0)
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +159,8 @@ def test_a_finished_walker_shipped_with_its_sac_model_trains_on_to_a_larger_budg
                                   "--from", str(ship)]) == 0
     finally:
         train_walker.REFILL_STEPS = refill
+    sac = SAC.load(more / "model.zip")
+    assert sac.train_freq.frequency == 2 and sac.gradient_steps == 1  # the preset's, restored after the refill
     meta = AntWalker.load(more / "walker.pt").meta
     assert meta["env_steps"] >= 1000 and meta["preset"] == "tiny"  # 600 + 100 refilled + 300 trained
     assert meta["train_wall_s"] > AntWalker.load(path).meta["train_wall_s"]
