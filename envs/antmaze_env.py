@@ -37,6 +37,7 @@ from envs.antmazes import (
     d4rl_goal_offset,
     get_antmaze_spec,
 )
+from envs.scoring import FirstReach
 
 ObsDict = dict[str, np.ndarray]
 
@@ -75,8 +76,7 @@ class AntMazeD4RLEnv(AntMazeEnv):
         self.render_mode = render_mode
         self.render_size = render_size
         self.goal = self.maze_spec.goal_xy.copy()
-        self._steps = 0
-        self._first_reach_step = -1
+        self._reach = FirstReach(ANT_GOAL_RADIUS)
 
 
     def reset(
@@ -103,16 +103,13 @@ class AntMazeD4RLEnv(AntMazeEnv):
         qvel = ant.init_qvel + self.np_random.normal(0.0, START_QVEL_STD, size=ant.model.nv)
         ant.set_state(qpos, qvel)
 
-        self._steps = 0
-        self._first_reach_step = -1
         obs = self._get_obs(ant._get_obs())
-        return obs, self._info(obs)
+        return obs, self._reach.start(obs["achieved_goal"], self.goal)
 
     def step(self, action: np.ndarray) -> tuple[ObsDict, float, bool, bool, dict[str, Any]]:
         ant_obs, _, _, _, _ = self.ant_env.step(np.asarray(action, dtype=np.float64))
-        self._steps += 1
         obs = self._get_obs(ant_obs)
-        info = self._info(obs)
+        info = self._reach.step(obs["achieved_goal"], self.goal)
         return obs, float(info["success"]), info["success"], False, info
 
     def compute_reward(
@@ -135,9 +132,3 @@ class AntMazeD4RLEnv(AntMazeEnv):
         from envs.render import render_frames
 
         return render_frames(self.maze_spec, self.ant_env.data.qpos[:2].copy(), self.goal, self.render_size)
-
-    def _info(self, obs: ObsDict) -> dict[str, Any]:
-        success = bool(np.linalg.norm(obs["achieved_goal"] - self.goal) <= ANT_GOAL_RADIUS)
-        if success and self._first_reach_step < 0:
-            self._first_reach_step = self._steps
-        return {"success": success, "first_reach_step": self._first_reach_step}

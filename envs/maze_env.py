@@ -33,6 +33,7 @@ from envs.mazes import (
     SuiteEnvSpec,
     get_env_spec,
 )
+from envs.scoring import FirstReach
 
 ObsDict = dict[str, np.ndarray]
 
@@ -73,8 +74,7 @@ class Maze2DEnv(PointMazeEnv):
         self.render_size = render_size
         self._free_cell_xy = self.maze_spec.cell_to_xy(np.asarray(self.maze_spec.free_cells))
         self.goal = self.maze_spec.goal_xy.copy()
-        self._steps = 0
-        self._first_reach_step = -1
+        self._reach = FirstReach(GOAL_RADIUS)
 
     # ----------------------------------------------------------------- sampling helpers
     def _random_free_cell_xy(self) -> np.ndarray:
@@ -107,16 +107,13 @@ class Maze2DEnv(PointMazeEnv):
         self.point_env.set_state(start, velocity)
         self.update_target_site_pos()
 
-        self._steps = 0
-        self._first_reach_step = -1
         obs = self._get_obs(self._point_obs())
-        return obs, self._info(obs)
+        return obs, self._reach.start(obs["achieved_goal"], self.goal)
 
     def step(self, action: np.ndarray) -> tuple[ObsDict, float, bool, bool, dict[str, Any]]:
         point_obs, _, _, _, _ = self.point_env.step(np.asarray(action, dtype=np.float64))
-        self._steps += 1
         obs = self._get_obs(point_obs)
-        info = self._info(obs)
+        info = self._reach.step(obs["achieved_goal"], self.goal)
         reward = float(self.compute_reward(obs["achieved_goal"], self.goal, info))
         return obs, reward, False, False, info
 
@@ -147,9 +144,3 @@ class Maze2DEnv(PointMazeEnv):
     def _point_obs(self) -> np.ndarray:
         data = self.point_env.data
         return np.concatenate([data.qpos, data.qvel]).ravel()
-
-    def _info(self, obs: ObsDict) -> dict[str, Any]:
-        success = bool(np.linalg.norm(obs["achieved_goal"] - self.goal) <= GOAL_RADIUS)
-        if success and self._first_reach_step < 0:
-            self._first_reach_step = self._steps
-        return {"success": success, "first_reach_step": self._first_reach_step}

@@ -16,6 +16,31 @@ from envs.antmazes import get_antmaze_spec
 from envs.mazes import MazeSpec, get_env_spec
 
 
+class FirstReach:
+    """An episode's success info as both suites report it: ``success`` (within ``radius`` of the goal
+    now) and ``first_reach_step`` (the first step it was, -1 before; the reset's observation is step 0)."""
+
+    def __init__(self, radius: float) -> None:
+        self.radius = float(radius)
+        self.steps, self.first_step = 0, -1
+
+    def start(self, achieved: np.ndarray, goal: np.ndarray) -> dict[str, bool | int]:
+        """A new episode's info for its first observation."""
+        self.steps, self.first_step = 0, -1
+        return self._info(achieved, goal)
+
+    def step(self, achieved: np.ndarray, goal: np.ndarray) -> dict[str, bool | int]:
+        """The info after one more env step."""
+        self.steps += 1
+        return self._info(achieved, goal)
+
+    def _info(self, achieved: np.ndarray, goal: np.ndarray) -> dict[str, bool | int]:
+        success = bool(np.linalg.norm(np.asarray(achieved) - goal) <= self.radius)
+        if success and self.first_step < 0:
+            self.first_step = self.steps
+        return {"success": success, "first_reach_step": self.first_step}
+
+
 def suite_maze(env_id: str) -> MazeSpec:
     """The maze of a Maze2D / Multi2D or AntMaze env id (``ValueError`` for an unknown one)."""
     key = env_id.removeprefix("dfplan/")
