@@ -314,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    envs_help = "env id of the maze suite, e.g. maze2d-umaze-v1 (" + ", ".join(sorted(ENV_SPECS)) + ")"
+    envs_help = ("env id of the maze suites, e.g. maze2d-umaze-v1 (" + ", ".join(sorted(ENV_SPECS)) + "; AntMaze: "
+                 + ", ".join(ANTMAZE_ENV_SPECS) + ")")
 
     train = commands.add_parser("train", help="train DF (or a baseline) on an env's locally generated dataset")
     train.add_argument("--agent", default=DF, help="df (default) or a baseline: diffuser, sac-her, iql, cql "

@@ -257,10 +257,14 @@ class DFPlanner(EpisodicAgent):
         obs_space = env.observation_space
         inner = obs_space["observation"] if hasattr(obs_space, "spaces") and "observation" in obs_space.spaces else obs_space
         act_space = env.action_space
-        if inner.shape[-1] != self.layout.obs_dim or act_space.shape[-1] != self.layout.action_dim:
+        width = inner.shape[-1]
+        achieved = obs_space.spaces.get("achieved_goal") if hasattr(obs_space, "spaces") else None
+        if achieved is not None and width + achieved.shape[-1] == self.layout.obs_dim:
+            width = self.layout.obs_dim  # AntMaze: the position comes from achieved_goal (as in _as_batch)
+        if width != self.layout.obs_dim or act_space.shape[-1] != self.layout.action_dim:
             raise ValueError(
                 f"checkpoint is for observations of size {self.layout.obs_dim} and actions of size "
-                f"{self.layout.action_dim}; this env has {inner.shape[-1]} and {act_space.shape[-1]}"
+                f"{self.layout.action_dim}; this env has {width} and {act_space.shape[-1]}"
             )
         self.action_low = np.asarray(act_space.low, np.float32).reshape(-1)[-self.layout.action_dim :].copy()
         self.action_high = np.asarray(act_space.high, np.float32).reshape(-1)[-self.layout.action_dim :].copy()

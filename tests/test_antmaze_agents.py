@@ -181,18 +181,19 @@ def ant_df_checkpoint(walker_file, tmp_path_factory):
     return folder / "checkpoint.pt"
 
 
-def _ant_planner(checkpoint):
+def _ant_planner(checkpoint, env=None):
     import warnings
 
     from dfplan import DFPlanner
 
     warnings.filterwarnings("ignore", message=".*standard deviations from the model's training data.*")
-    return DFPlanner.load(checkpoint, action_mode="diffused", guidance="goal", velocity_weight=0.0, horizon=4)
+    return DFPlanner.load(checkpoint, env=env, action_mode="diffused", guidance="goal", velocity_weight=0.0,
+                          horizon=4)
 
 
 def test_df_planner_acts_with_the_models_own_torques_in_an_ant_env(ant_df_checkpoint):
     env = envs.make("antmaze-umaze-v2")
-    planner = _ant_planner(ant_df_checkpoint)
+    planner = _ant_planner(ant_df_checkpoint, env)  # the env's 27 + achieved_goal's 2 = the model's 29
     obs, _ = env.reset(seed=0)
     planner.reset(seed=0)
     for _ in range(12):  # past a replan
@@ -220,6 +221,8 @@ def test_df_planner_rejects_an_observation_of_the_wrong_size_for_its_checkpoint(
         planner.act(point)
     with pytest.raises(ValueError, match="NaN"):
         planner.act({"observation": np.full(27, np.nan), "achieved_goal": np.zeros(2), "desired_goal": np.zeros(2)})
+    with pytest.raises(ValueError, match="observations of size 29 and actions of size 8; this env has 4 and 2"):
+        _ant_planner(ant_df_checkpoint, envs.make("maze2d-umaze-v1"))
 
 
 def test_iql_trains_on_ant_episodes_and_acts_with_eight_torques(walker_file, tmp_path):
