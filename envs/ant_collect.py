@@ -31,6 +31,7 @@ import argparse
 import json
 import shutil
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,6 +202,10 @@ def write_dataset(spec: AntMazeEnvSpec, paths: list[Path], config: AntCollectCon
     return target
 
 
+WALKER_READY = 0.9
+"""The walker's measured success on nearby goals (within 0.5) below which collecting warns."""
+
+
 def main(argv: list[str] | None = None) -> int:
     from envs.ant_walker import AntWalker
 
@@ -220,6 +225,11 @@ def main(argv: list[str] | None = None) -> int:
         walker = AntWalker.load(args.walker)
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
+    success = walker.meta.get("measured", {}).get("success_0.5")
+    if success is None or success < WALKER_READY:
+        warnings.warn(f"{args.walker} reaches {'an unmeasured share' if success is None else f'{success:.0%}'} of "
+                      f"nearby goals (its file's measured success_0.5); D4RL's data came from an ant that walks "
+                      f"where it is sent: below {WALKER_READY:.0%} the dataset is a weaker policy's", stacklevel=1)
     dataset_id = args.dataset_id or spec.dataset_id
     if (store_path() / dataset_id).exists() and not args.overwrite:
         parser.error(f"dataset {dataset_id} already exists in {store_path()}; pass --overwrite to replace it")

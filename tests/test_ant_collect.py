@@ -122,6 +122,14 @@ def test_command_line_rejects_unknown_envs_and_missing_walkers(store, tmp_path, 
     assert "train-walker" in capsys.readouterr().err
 
 
+def test_collecting_with_a_walker_short_of_ready_warns_with_its_measured_success(store, walker, tmp_path):
+    path = tmp_path / "w.pt"
+    AntWalker(walker.net, {**walker.meta, "measured": {"success_0.5": 0.65}}).save(path)
+    with pytest.warns(UserWarning, match="reaches 65% of nearby goals"):
+        assert ant_collect.main(["antmaze-umaze-v2", "--walker", str(path), "--steps", "1000",
+                                 "--shard-steps", "1000"]) == 0
+
+
 def test_loaded_arrays_put_the_torso_position_first_as_d4rls_ant_state(store, walker):
     from envs.data import load_arrays
 
