@@ -187,3 +187,18 @@ def test_a_cut_budget_exports_the_live_checkpoint_and_a_finished_run_without_its
     (tmp_path / "run" / "model.zip").unlink()
     with pytest.raises(FileNotFoundError, match=r"model\.zip"):
         train_walker.train(tmp_path / "run", "tiny", progress=False)
+
+
+def test_the_shipped_walker_loads_acts_and_carries_its_budget_measurement_and_sac_model():
+    from envs.ant_walker import SHIPPED_WALKER
+
+    walker = AntWalker.load(SHIPPED_WALKER)
+    meta = walker.meta
+    assert meta["budget"].startswith("SAC, ") and meta["env_steps"] >= 100_000 and meta["preset"] in train_walker.PRESETS
+    assert meta["measured"]["episodes"] == 100 and 0 <= meta["measured"]["success_0.5"] <= 1
+    sac = train_walker.sac_path(SHIPPED_WALKER)
+    assert sac.is_file() and sac.stat().st_size <= 8 * 2**20 and SHIPPED_WALKER.stat().st_size <= 2**20
+    env = AntReachEnv()
+    obs, _ = env.reset(seed=0)
+    action = walker.act(obs[:-2], obs[-2:])
+    assert action.shape == (8,) and np.all(np.abs(action) <= 1)
