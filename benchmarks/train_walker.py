@@ -43,6 +43,7 @@ from agents.sb3_runs import (
     versions,
 )
 from dfplan.device import resolve_device
+from dfplan.files import atomic_write
 from dfplan.provenance import command_line, git_commit
 from envs.ant_walker import AntWalker, mlp
 
@@ -180,16 +181,18 @@ def sac_path(walker_path: str | os.PathLike) -> Path:
     return path.with_name(path.stem + SAC_SUFFIX)
 
 
+def _without_budget(settings: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in settings.items() if k not in BUDGET_KEYS}
+
+
 def run_identity(preset: str, seed: int, config: WalkerConfig) -> dict[str, Any]:
     """What a run folder must match to be resumed, reused or trained on (the budget left out)."""
-    settings = {k: v for k, v in asdict(config).items() if k not in BUDGET_KEYS}
-    return {"env": RUN_ENV, "preset": preset, "seed": seed, "train_config": settings}
+    return {"env": RUN_ENV, "preset": preset, "seed": seed, "train_config": _without_budget(asdict(config))}
 
 
 def _check_same_run(path: Path, saved: dict[str, Any], run: dict[str, Any]) -> None:
-    defaults = {k: v for k, v in asdict(WalkerConfig()).items() if k not in BUDGET_KEYS}
-    settings = {k: v for k, v in saved.get("train_config", {}).items() if k not in BUDGET_KEYS}
-    check_same_run(path, {**saved, "train_config": settings}, run, defaults)
+    saved = {**saved, "train_config": _without_budget(saved.get("train_config", {}))}
+    check_same_run(path, saved, run, _without_budget(asdict(WalkerConfig())))
 
 
 def start_from(out_dir: str | os.PathLike, walker_path: str | os.PathLike) -> None:
@@ -257,9 +260,9 @@ def train(out_dir: str | os.PathLike, preset: str = "cpu", seed: int = 0, device
                          buffer_size=min(config.buffer_size, config.env_steps))
         model.set_random_seed(seed + done)
         began = time.perf_counter()
-        model.gradient_steps = 0
+        gradient_steps, model.gradient_steps = model.gradient_steps, 0
         model.learn(REFILL_STEPS, reset_num_timesteps=False)
-        model.gradient_steps = 1
+        model.gradient_steps = gradient_steps
         done, wall = model.num_timesteps, wall + time.perf_counter() - began
     elif pointer is None:
         model = SAC("MlpPolicy", vec_env(), learning_rate=config.learning_rate,
@@ -324,9 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{path}: {walker.meta['budget']}, {walker.meta['train_wall_s'] / 60:.0f} min; "
           f"{walker.meta['measured']}")
     if args.ship:
-        Path(args.ship).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, args.ship)
-        shutil.copyfile(path.with_name(MODEL_FILE), sac_path(args.ship))
+        for source, target in ((path.with_name(MODEL_FILE), sac_path(args.ship)), (path, Path(args.ship))):
+            atomic_write(target, lambda tmp, source=source: shutil.copyfile(source, tmp))
         print(f"shipped to {args.ship}")
     return 0
 

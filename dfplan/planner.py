@@ -259,8 +259,8 @@ class DFPlanner(EpisodicAgent):
         act_space = env.action_space
         width = inner.shape[-1]
         achieved = obs_space.spaces.get("achieved_goal") if hasattr(obs_space, "spaces") else None
-        if achieved is not None and width + achieved.shape[-1] == self.layout.obs_dim:
-            width = self.layout.obs_dim  # AntMaze: the position comes from achieved_goal (as in _as_batch)
+        if achieved is not None and self._position_from_achieved(width, achieved.shape[-1]):
+            width = self.layout.obs_dim
         if width != self.layout.obs_dim or act_space.shape[-1] != self.layout.action_dim:
             raise ValueError(
                 f"checkpoint is for observations of size {self.layout.obs_dim} and actions of size "
@@ -354,15 +354,20 @@ class DFPlanner(EpisodicAgent):
 
     # ------------------------------------------------------------------ internals
     def _as_batch(self, obs: Observation):
-        # AntMaze's dict observation leaves the torso's (x, y) to achieved_goal; a model of D4RL's ant state
-        # (position first) takes it back there
-        with_position = (isinstance(obs, dict) and obs.get("achieved_goal") is not None
-                         and np.shape(obs.get("observation"))[-1:] == (self.layout.obs_dim - 2,))
+        with_position = (isinstance(obs, dict) and np.ndim(obs.get("observation")) > 0
+                         and np.ndim(obs.get("achieved_goal")) > 0
+                         and self._position_from_achieved(np.shape(obs["observation"])[-1],
+                                                          np.shape(obs["achieved_goal"])[-1]))
         batch = as_batch(obs, state_dim=self.layout.obs_dim, goal_dim=None, with_position=with_position)
         if self.token_cond == "goal" and batch.goals is None:
             raise ValueError("a goal-conditioned model needs obs['desired_goal'] (a dict observation)")
         self._warn_out_of_range(batch.states, batch.goals)
         return batch
+
+    def _position_from_achieved(self, obs_width: int, achieved_width: int) -> bool:
+        """Whether the model's state is ``achieved_goal`` followed by ``observation``: AntMaze's dict
+        observation leaves the torso's (x, y) to ``achieved_goal``, D4RL's ant state puts it first."""
+        return obs_width + achieved_width == self.layout.obs_dim
 
     def _warn_out_of_range(self, states: np.ndarray, goals: np.ndarray | None) -> None:
         """Warn (once per kind until :meth:`reset`) about an observation or goal far outside the
