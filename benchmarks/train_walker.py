@@ -52,6 +52,10 @@ SAC_SUFFIX = ".sac.zip"
 """A shipped walker's SAC model (actor, critics, optimizers) lies beside it: ``walker.pt`` -> ``walker.sac.zip``."""
 BUDGET_KEYS = ("env_steps", "checkpoint_every")
 """Config fields that change how long a run trains, not what it trains: left out of its identity."""
+TASK_KEYS = ("episode_steps", "goal_min", "goal_max", "reach_radius", "reach_bonus", "progress_scale",
+             "ctrl_cost_weight", "healthy_reward", "upright_min")
+"""Config fields of the reaching task, not of the SAC model: ``--from`` may train a walker on under a preset
+that changes only these (the SAC model carries the rest: its network, optimizer and update settings)."""
 REFILL_STEPS = 20_000
 """Env steps of the policy's own actions that refill the replay buffer of a run trained on from ``model.zip``."""
 RUN_ENV = "ant-reach"
@@ -80,6 +84,8 @@ class WalkerConfig:
     reach_bonus: float = 10.0
     progress_scale: float = 1.0  # reward per unit/s of speed towards the goal
     ctrl_cost_weight: float = 0.5  # Gymnasium's ant: 0.5 · ‖a‖² per step
+    healthy_reward: float = 1.0  # Gymnasium's ant: per step alive
+    upright_min: float | None = None  # end the episode when the torso's up axis tilts below this (None: never)
     checkpoint_every: int = 50_000
 
     def __post_init__(self) -> None:
@@ -91,6 +97,8 @@ class WalkerConfig:
             raise ValueError(f"WalkerConfig.gamma must be in (0, 1), got {self.gamma}")
         if not 0 < self.goal_min <= self.goal_max:
             raise ValueError(f"need 0 < goal_min <= goal_max, got {self.goal_min}, {self.goal_max}")
+        if self.upright_min is not None and not -1.0 <= self.upright_min < 1.0:
+            raise ValueError(f"WalkerConfig.upright_min must be in [-1, 1) or None, got {self.upright_min}")
 
 
 PRESETS: dict[str, WalkerConfig] = {
@@ -101,6 +109,10 @@ PRESETS: dict[str, WalkerConfig] = {
     # the same at half the gradient steps per env step: this CPU's time goes to gradient steps (~20 ms each at
     # batch 256, the env step under 1 ms), so it sees twice the env steps in the same wall time
     "cpu-progress5-utd0.5": WalkerConfig(ent_coef="auto_0.1", progress_scale=5.0, train_freq=2),
+    # cpu-progress5's ant flips on its back on the way through a maze and lies there "healthy" (Gymnasium
+    # ends an ant's episode by torso height only): this one ends the episode when the torso tips past
+    # its side, so a flip costs every reward after it
+    "cpu-progress5-upright": WalkerConfig(ent_coef="auto_0.1", progress_scale=5.0, upright_min=0.0),
     "quick": WalkerConfig(env_steps=200_000, checkpoint_every=25_000),
     "tiny": WalkerConfig(env_steps=600, net_width=16, batch_size=32, learning_starts=200, buffer_size=1000,
                          episode_steps=100, checkpoint_every=300, train_freq=2),
@@ -121,7 +133,8 @@ def make_env(config: WalkerConfig):
 
     env = AntReachEnv(goal_min=config.goal_min, goal_max=config.goal_max, reach_radius=config.reach_radius,
                       reach_bonus=config.reach_bonus, progress_scale=config.progress_scale,
-                      ctrl_cost_weight=config.ctrl_cost_weight)
+                      ctrl_cost_weight=config.ctrl_cost_weight, healthy_reward=config.healthy_reward,
+                      upright_min=config.upright_min)
     return gymnasium.wrappers.TimeLimit(env, config.episode_steps)
 
 
@@ -145,33 +158,36 @@ def measure_walker(walker: AntWalker, episodes: int = 50, seed: int = 10_000, go
     """Success of the walker on fresh goals ``goal_min``–``goal_max`` away: each episode one goal,
     ``limit`` steps to come within 0.5 (AntMaze's success) and 0.2 (the training bonus) of it.
 
-    Also the fraction of episodes in which the ant flipped (torso z outside Gymnasium's healthy
-    range) and the median steps to come within 0.5.
+    Also the fraction of episodes in which the ant flipped (its up axis below the horizon,
+    :func:`envs.antmazes.torso_up`), the fraction it fell (torso height out of Gymnasium's
+    healthy range: Gymnasium ends the episode), and the median steps to come within 0.5. Walkers
+    measured before this session's commit counted only falls, under the name ``flipped``.
     """
     from envs.ant_reach import AntReachEnv
 
     env = AntReachEnv(goal_min=goal_min, goal_max=goal_max, reach_radius=1e-9)
     within = {0.5: 0, 0.2: 0}
-    steps_to_half, flipped = [], 0
+    steps_to_half, flipped, fell = [], 0, 0
     for episode in range(episodes):
         obs, _ = env.reset(seed=seed + episode)
         goal = env.goal.copy()
         best = np.inf
         for step in range(limit):
-            obs, _, terminated, _, _ = env.step(walker.act(obs[:-2], obs[-2:]))
+            obs, _, terminated, _, info = env.step(walker.act(obs[:-2], obs[-2:]))
             distance = float(np.linalg.norm(obs[-2:]))
             if distance <= 0.5 and best > 0.5:
                 steps_to_half.append(step + 1)
             best = min(best, distance)
-            if terminated:
-                flipped += 1
+            if info["flipped"] or terminated:
+                flipped += info["flipped"]
+                fell += terminated and not info["flipped"]
                 break
         assert np.allclose(env.goal, goal)  # a 1e-9 radius never draws a new goal
         for radius in within:
             within[radius] += best <= radius
     return {"episodes": episodes, "limit_steps": limit, "goal_range": [goal_min, goal_max],
             "success_0.5": round(within[0.5] / episodes, 3), "success_0.2": round(within[0.2] / episodes, 3),
-            "flipped": round(flipped / episodes, 3),
+            "flipped": round(flipped / episodes, 3), "fell": round(fell / episodes, 3),
             "median_steps_to_0.5": float(np.median(steps_to_half)) if steps_to_half else None}
 
 
@@ -195,13 +211,18 @@ def _check_same_run(path: Path, saved: dict[str, Any], run: dict[str, Any]) -> N
     check_same_run(path, saved, run, _without_budget(asdict(WalkerConfig())))
 
 
-def start_from(out_dir: str | os.PathLike, walker_path: str | os.PathLike) -> None:
+def start_from(out_dir: str | os.PathLike, walker_path: str | os.PathLike, preset: str, seed: int = 0,
+               config: WalkerConfig | None = None) -> None:
     """Start the run folder ``out_dir`` from a shipped walker and its SAC model (:func:`sac_path`).
+
+    The walker may come from another preset or seed if its SAC settings are this run's (only
+    :data:`TASK_KEYS` differ): the run then carries the walker's identity in its ``lineage``.
 
     Raises:
         FileNotFoundError: the walker or its SAC model is missing.
-        ValueError: ``out_dir`` already holds a run.
+        ValueError: ``out_dir`` already holds a run, or the walker's SAC settings are not this run's.
     """
+    config = config if config is not None else get_preset(preset)
     walker, model = Path(walker_path), sac_path(walker_path)
     for path in (walker, model):
         if not path.is_file():
@@ -209,10 +230,20 @@ def start_from(out_dir: str | os.PathLike, walker_path: str | os.PathLike) -> No
     out = Path(out_dir)
     if (out / WALKER_FILE).exists() or (out / CHECKPOINT_POINTER).exists():
         raise ValueError(f"{out} already holds a run; --from starts an empty folder")
-    AntWalker.load(walker)  # a corrupt file fails here, not hours later
+    source = AntWalker.load(walker)  # a corrupt file fails here, not hours later
+    run = run_identity(preset, seed, config)
+    saved = {**asdict(WalkerConfig()), **source.meta.get("train_config", {})}
+    differ = [k for k, v in _without_budget(asdict(config)).items() if k not in TASK_KEYS and saved.get(k) != v]
+    if differ or source.meta.get("env") != RUN_ENV:
+        raise ValueError(f"{walker} was trained with other SAC settings ({', '.join(differ) or 'env'} differ from "
+                         f"preset {preset!r}); --from trains on only under a preset that changes the task")
+    meta = source.meta
+    if (meta.get("preset"), meta.get("seed"), _without_budget(saved)) != (preset, seed, run["train_config"]):
+        parent = {k: meta.get(k) for k in ("preset", "seed", "train_config", "env_steps", "measured", "commit")}
+        meta = {**meta, **run, "lineage": [*meta.get("lineage", []), parent]}
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(model, out / MODEL_FILE)
-    shutil.copyfile(walker, out / WALKER_FILE)
+    AntWalker(source.net, meta).save(out / WALKER_FILE)
 
 
 def train(out_dir: str | os.PathLike, preset: str = "cpu", seed: int = 0, device: str = "cpu",
@@ -240,6 +271,7 @@ def train(out_dir: str | os.PathLike, preset: str = "cpu", seed: int = 0, device
     if final.is_file():
         finished = AntWalker.load(final).meta
         _check_same_run(final, finished, run)
+        run["lineage"] = finished.get("lineage", [])  # the walkers it was trained on from (--from)
         if int(finished["env_steps"]) >= config.env_steps:
             return final
         if not (out / MODEL_FILE).is_file():
@@ -273,6 +305,7 @@ def train(out_dir: str | os.PathLike, preset: str = "cpu", seed: int = 0, device
                     device=resolve_device(device), verbose=0)
     else:
         _check_same_run(out / CHECKPOINT_POINTER, pointer, run)
+        run["lineage"] = pointer.get("lineage", [])
         folder = out / pointer["folder"]
         model = SAC.load(folder / MODEL_FILE, env=vec_env(), device=resolve_device(device))
         model.load_replay_buffer(folder / "replay_buffer.pkl")
@@ -319,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         config = replace(config, env_steps=args.env_steps)
     if args.start is not None:
         try:
-            start_from(args.out, args.start)
+            start_from(args.out, args.start, args.preset, args.seed, config)
         except (FileNotFoundError, ValueError) as err:
             parser.error(str(err))
     path = train(args.out, args.preset, args.seed, args.device, config)

@@ -47,6 +47,19 @@ GOAL_CELL_NOISE = 0.25 * ANT_MAZE_SCALE
 GOAL_EXTRA_NOISE = 0.5 * 0.25 * ANT_MAZE_SCALE
 """... plus ``U(0, GOAL_EXTRA_NOISE)``, along +col and +row of D4RL's maze (``goal_sampler``)."""
 
+
+
+def torso_up(body: np.ndarray) -> np.ndarray:
+    """The world ``z`` of the torso's up axis from a body state (``(..., ANT_BODY_DIM)``, its quaternion
+    ``w, x, y, z`` at 1:5): 1 upright, 0 on its side, −1 on its back.
+
+    Gymnasium's ant never ends an episode for lying on its back (the torso's height, 0.27, stays in
+    its healthy range), so this is how a flip is told.
+    """
+    quat = np.asarray(body)[..., 1:5]
+    return 1.0 - 2.0 * (quat[..., 1] ** 2 + quat[..., 2] ** 2) / np.sum(quat**2, axis=-1)
+
+
 ANTMAZES: dict[str, MazeSpec] = {
     # reference returns 0 / 1: D4RL's antmaze ref_min_score / ref_max_score (score = 100 · success)
     "umaze": MazeSpec("umaze", U_MAZE_LAYOUT, (3, 1), 700, 0.0, 1.0, 1_000_000,

@@ -7,18 +7,19 @@ from stable_baselines3 import SAC
 
 import benchmarks.train_walker as train_walker
 from envs.ant_reach import ANT_BODY_DIM, AntReachEnv
+from envs.antmazes import torso_up
 from envs.ant_walker import AntWalker, mlp
 
 
 def test_reaching_task_draws_goals_in_range_and_pays_a_bonus_and_a_new_goal_on_arrival():
     env = AntReachEnv(goal_min=1.0, goal_max=5.0, reach_radius=0.2, reach_bonus=10.0)
     obs, info = env.reset(seed=0)
-    assert obs.shape == (ANT_BODY_DIM + 2,) and info == {"reached": 0, "is_success": False}
+    assert obs.shape == (ANT_BODY_DIM + 2,) and info == {"reached": 0, "is_success": False, "flipped": False}
     assert 1.0 - 0.2 <= np.linalg.norm(obs[-2:]) <= 5.0 + 0.2  # the start's ±0.1 noise
     xy = env.ant.data.qpos[:2].copy()
     env.goal = xy + np.array([0.05, 0.0])
     obs, reward, terminated, truncated, info = env.step(np.zeros(8))
-    assert info == {"reached": 1, "is_success": True} and not terminated and not truncated
+    assert info == {"reached": 1, "is_success": True, "flipped": False} and not terminated and not truncated
     assert reward > 5.0  # the bonus, less at most a few units of costs and lost progress
     assert 1.0 - 0.05 <= np.linalg.norm(obs[-2:]) <= 5.0 + 0.05 and not np.allclose(env.goal, xy + np.array([0.05, 0.0]))
 
@@ -38,6 +39,26 @@ def test_moving_towards_the_goal_is_rewarded_more_than_moving_away():
     assert rewards[0] > rewards[1] + 1.0
 
 
+def _lay_on_its_back(env):
+    qpos, qvel = env.ant.data.qpos.copy(), env.ant.data.qvel.copy()
+    qpos[2], qpos[3:7] = 0.6, [0.0, 1.0, 0.0, 0.0]  # turned half a turn about x
+    env.ant.set_state(qpos, qvel * 0)
+
+
+def test_an_ant_on_its_back_is_healthy_to_gymnasium_but_ends_the_episode_when_it_must_stay_upright():
+    assert torso_up(np.array([0.55, 1, 0, 0, 0] + [0] * 22)) == pytest.approx(1.0)
+    assert torso_up(np.array([0.27, 0, 1, 0, 0] + [0] * 22)) == pytest.approx(-1.0)
+    assert torso_up(np.array([0.3, 1, 1, 0, 0] + [0] * 22)) == pytest.approx(0.0)  # on its side (unnormalized)
+    for upright_min, ends in ((None, False), (0.0, True)):
+        env = AntReachEnv(upright_min=upright_min)
+        env.reset(seed=0)
+        _lay_on_its_back(env)
+        steps = [env.step(np.zeros(8)) for _ in range(30)]
+        assert all(info["flipped"] for *_, info in steps)
+        assert any(terminated for _, _, terminated, _, _ in steps) == ends
+        assert 0.2 < env.ant.data.qpos[2] < 0.35  # lying on its back, inside Gymnasium's healthy height
+
+
 def test_bad_reaching_settings_are_rejected():
     with pytest.raises(ValueError, match="goal_min"):
         AntReachEnv(goal_min=3.0, goal_max=1.0)
@@ -49,6 +70,10 @@ def test_bad_reaching_settings_are_rejected():
         train_walker.WalkerConfig(gamma=1.0)
     with pytest.raises(ValueError, match="train_freq"):
         train_walker.WalkerConfig(train_freq=0)
+    with pytest.raises(ValueError, match="upright_min"):
+        train_walker.WalkerConfig(upright_min=1.0)
+    with pytest.raises(ValueError, match="upright_min"):
+        AntReachEnv(upright_min=-2.0)
 
 
 @pytest.fixture(scope="module")
@@ -167,6 +192,30 @@ def test_a_finished_walker_shipped_with_its_sac_model_trains_on_to_a_larger_budg
     assert not list(more.glob("checkpoint-*"))
     with pytest.raises(SystemExit):  # the folder holds a run now
         train_walker.main(["--out", str(more), "--preset", "tiny", "--from", str(ship)])
+
+
+def test_a_shipped_walker_trains_on_under_a_task_only_change_with_its_lineage_but_not_under_other_sac_settings(
+        tiny_run, tmp_path):
+    out, path = tiny_run
+    ship = tmp_path / "shipped" / "walker.pt"
+    assert train_walker.main(["--out", str(out), "--preset", "tiny", "--ship", str(ship)]) == 0
+    tiny = train_walker.get_preset("tiny")
+    upright = train_walker.replace(tiny, upright_min=0.0, env_steps=900)
+    refill = train_walker.REFILL_STEPS
+    try:
+        train_walker.REFILL_STEPS = 100
+        train_walker.start_from(tmp_path / "up", ship, "tiny", 0, upright)
+        walker = train_walker.train(tmp_path / "up", "tiny", config=upright, progress=False, final_episodes=2)
+    finally:
+        train_walker.REFILL_STEPS = refill
+    meta = AntWalker.load(walker).meta
+    assert meta["train_config"]["upright_min"] == 0.0 and meta["env_steps"] >= 900
+    (parent,) = meta["lineage"]
+    assert parent["train_config"]["upright_min"] is None and parent["env_steps"] == AntWalker.load(path).meta["env_steps"]
+    with pytest.raises(ValueError, match="learning_rate"):
+        train_walker.start_from(tmp_path / "other", ship, "tiny", 0, train_walker.replace(tiny, learning_rate=1e-3))
+    with pytest.raises(ValueError, match="net_width"):
+        train_walker.start_from(tmp_path / "other", ship, "cpu-progress5-upright")
 
 
 def test_a_cut_budget_exports_the_live_checkpoint_and_a_finished_run_without_its_model_cannot_grow(
