@@ -7,8 +7,8 @@ from stable_baselines3 import SAC
 
 import benchmarks.train_walker as train_walker
 from envs.ant_reach import ANT_BODY_DIM, AntReachEnv
-from envs.antmazes import torso_up
 from envs.ant_walker import AntWalker, mlp
+from envs.antmazes import torso_up
 
 
 def test_reaching_task_draws_goals_in_range_and_pays_a_bonus_and_a_new_goal_on_arrival():
