@@ -113,6 +113,9 @@ PRESETS: dict[str, WalkerConfig] = {
     # ends an ant's episode by torso height only): this one ends the episode when the torso tips past
     # its side, so a flip costs every reward after it
     "cpu-progress5-upright": WalkerConfig(ent_coef="auto_0.1", progress_scale=5.0, upright_min=0.0),
+    # the same at half the pay for speed: staying upright (1 per step, and every reward after it) weighs
+    # twice as much against a fast, risky step (a walker trained on from cpu-progress5 with --from)
+    "cpu-progress2.5-upright": WalkerConfig(ent_coef="auto_0.1", progress_scale=2.5, upright_min=0.0),
     "quick": WalkerConfig(env_steps=200_000, checkpoint_every=25_000),
     "tiny": WalkerConfig(env_steps=600, net_width=16, batch_size=32, learning_starts=200, buffer_size=1000,
                          episode_steps=100, checkpoint_every=300, train_freq=2),
