@@ -29,6 +29,7 @@ from agents.protocol import Agent
 from benchmarks.variants import DF_VARIANTS, ROADMAP_VARIANTS, Variant
 from dfplan.files import atomic_write
 from dfplan.shipped import maze_name
+from envs.antmazes import ANTMAZE_IDS
 
 TRAIN_LOG = "train.log"
 BASELINE_DIR_ENV = "DFPLAN_BASELINE_DIR"
@@ -164,16 +165,25 @@ def _build_random(request: BuildRequest) -> BuiltAgent:
 
 def _roadmap_builder(**config: Any) -> Callable[[BuildRequest], BuiltAgent]:
     """The roadmap agent (the learned cost-to-go followed by PD, no diffusion) on the shipped cost file
-    of the env's maze; ``config``: :class:`agents.roadmap.RoadmapConfig` fields of a variant."""
+    of the env's maze; ``config``: :class:`agents.roadmap.RoadmapConfig` fields of a variant.
+
+    On AntMaze: :class:`agents.roadmap.AntRoadmapAgent`, the env's own cost file (fitted on its
+    dataset, beside its DF checkpoint) walked by the shipped walker."""
 
     def build(request: BuildRequest) -> BuiltAgent:
         from dataclasses import asdict
 
-        from agents.roadmap import RoadmapAgent, RoadmapConfig
+        from agents.roadmap import AntRoadmapAgent, RoadmapAgent, RoadmapConfig
+        from dfplan.planner import resolve_checkpoint
 
-        agent = RoadmapAgent.load(maze_name(request.env_id), RoadmapConfig(**config))
+        if request.env_id in ANTMAZE_IDS:
+            agent = AntRoadmapAgent.load(resolve_checkpoint(request.env_id).with_suffix(".cost.pt"),
+                                         RoadmapConfig(**{"lookahead": 2.0, **config}))
+            extra = {"walker": agent.walker.meta.get("budget")}
+        else:
+            agent, extra = RoadmapAgent.load(maze_name(request.env_id), RoadmapConfig(**config)), {}
         meta = agent.cost_to_go.meta
-        return BuiltAgent(agent, "cpu", {"roadmap": asdict(agent.config),
+        return BuiltAgent(agent, "cpu", {**extra, "roadmap": asdict(agent.config),
                                          "cost_model": agent.path.name,
                                          "cost_fit_wall_s": meta.get("fit_wall_s")})
 
@@ -186,7 +196,8 @@ def _roadmap_spec(variant: str = "default", spec: Variant | None = None) -> Agen
     name = "roadmap" if variant == "default" else f"roadmap/{variant}"
     return AgentSpec(name, _roadmap_builder(**spec.overrides), eval_batch_size=50, variant=variant,
                      max_episode_steps=spec.max_episode_steps, model_of=None if variant == "default" else "roadmap",
-                     in_default_sweep=variant == "default", legend=spec.legend)
+                     in_default_sweep=variant == "default", legend=spec.legend,
+                     suites=("maze2d", "antmaze") if variant == "default" else ("maze2d",))
 
 
 def _checkpoint_facts(path: Path) -> tuple[dict[str, Any], bool]:
@@ -305,7 +316,8 @@ def _df_spec(variant: str = "default", spec: Variant | None = None) -> AgentSpec
     return AgentSpec(name, _df_builder(**spec.overrides), train, eval_batch_size=50, variant=variant,
                      training_env=maze_name, max_episode_steps=spec.max_episode_steps,
                      model_of=None if variant == "default" else "df", in_default_sweep=variant == "default",
-                     legend=spec.legend, own_model=spec.checkpoint is not None)
+                     legend=spec.legend, own_model=spec.checkpoint is not None,
+                     suites=("maze2d", "antmaze") if variant == "default" else ("maze2d",))
 
 
 @dataclass(frozen=True)

@@ -213,10 +213,11 @@ class _Runner:
         self._upsert(list(self.groups))
 
 
-def comparison_table(rows: list[ResultRow], committed: list[ResultRow], keys: set[tuple[str, str, str]]) -> str:
+def comparison_table(rows: list[ResultRow], committed: list[ResultRow], keys: set[tuple[str, str, str]],
+                     committed_path: str | Path = DEFAULT_RESULTS_PATH) -> str:
     """This sweep's rows (``keys``: (env, agent, variant)) beside the committed rows of the same key."""
     reference = {(r.env, r.agent, r.variant): r for r in committed}
-    lines = [f"this sweep beside the committed rows ({DEFAULT_RESULTS_PATH}):",
+    lines = [f"this sweep beside the committed rows ({committed_path}):",
              f"{'env':<26} {'agent':<30} {'score (n)':>16} {'committed (n)':>16}"]
     for row in sorted((r for r in rows if (r.env, r.agent, r.variant) in keys), key=lambda r: (r.env, r.agent, r.variant)):
         name = row.agent if row.variant == "default" else f"{row.agent}/{row.variant}"
@@ -339,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         report.main(["--results", str(args.results), *(["--readme", args.readme] if args.readme else [])])
     committed = COMMITTED_RESULTS[args.suite]
     if args.results.is_file() and committed.is_file() and args.results.resolve() != committed.resolve():
-        print(comparison_table(load_rows(args.results), load_rows(committed), {(job.env_id, get_agent_spec(job.agent).row_agent, job.variant) for job in sweep.evals}))
+        print(comparison_table(load_rows(args.results), load_rows(committed), {(job.env_id, get_agent_spec(job.agent).row_agent, job.variant) for job in sweep.evals}, committed))
     for key, error in runner.failed:
         print(f"\nFAILED {key}:\n{error}", file=sys.stderr)
     if runner.failed:

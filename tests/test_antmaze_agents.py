@@ -108,13 +108,13 @@ def test_lockstep_batches_step_each_env_until_its_own_episode_ends(monkeypatch):
 
 def test_the_antmaze_suite_runs_its_agents_and_refuses_others(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        run_module.main(["--suite", "antmaze", "--agents", "df", "--results", str(tmp_path / "r.json")])
+        run_module.main(["--suite", "antmaze", "--agents", "sac-her", "--results", str(tmp_path / "r.json")])
     assert "cannot run on the antmaze suite" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         run_module.main(["--suite", "antmaze", "--agents", "random", "--envs", "maze2d-umaze-v1",
                          "--results", str(tmp_path / "r.json")])
     assert "not in the antmaze suite" in capsys.readouterr().err
-    assert run_module.default_agents("antmaze") == ("iql", "oracle", "random")
+    assert run_module.default_agents("antmaze") == ("df", "iql", "roadmap", "oracle", "random")
 
 
 @pytest.fixture(scope="module")
@@ -223,6 +223,36 @@ def test_df_planner_rejects_an_observation_of_the_wrong_size_for_its_checkpoint(
         planner.act({"observation": np.full(27, np.nan), "achieved_goal": np.zeros(2), "desired_goal": np.zeros(2)})
     with pytest.raises(ValueError, match="observations of size 29 and actions of size 8; this env has 4 and 2"):
         _ant_planner(ant_df_checkpoint, envs.make("maze2d-umaze-v1"))
+
+
+def test_the_antmaze_suite_evaluates_df_and_the_roadmap_from_each_envs_shipped_files(
+        ant_df_checkpoint, ant_cost_file, walker_file, tmp_path, monkeypatch, capsys):
+    import json
+    import shutil
+
+    from benchmarks import cli
+    from dfplan.planner import resolve_checkpoint
+
+    monkeypatch.setenv("DFPLAN_CHECKPOINT_DIR", str(tmp_path / "ship"))
+    monkeypatch.setenv(WALKER_ENV, str(walker_file))
+    env_id = "antmaze-umaze-v2"
+    shipped = resolve_checkpoint(env_id)
+    assert shipped == tmp_path / "ship" / f"{env_id}.pt"  # one checkpoint per AntMaze env
+    assert cli.main(["ship", "--run", str(ant_df_checkpoint), "--env", env_id, "--planner.action_mode", "diffused",
+                     "--planner.guidance", "goal", "--planner.velocity_weight", "0", "--planner.horizon", "4"]) == 0
+    shutil.copyfile(ant_cost_file, shipped.with_suffix(".cost.pt"))
+    results = tmp_path / "results.json"
+    run_module.main(["--suite", "antmaze", "--agents", "df,roadmap", "--envs", env_id, "--episodes", "1",
+                     "--workers", "0", "--no-progress", "--no-report", "--results", str(results)])
+    assert "beside the committed rows (results/antmaze/results.json)" in capsys.readouterr().out
+    rows = {row["agent"]: row for row in json.loads(results.read_text())}
+    assert set(rows) == {"df", "roadmap"} and all(row["env"] == env_id for row in rows.values())
+    assert rows["df"]["extra"]["planner"]["action_mode"] == "diffused"
+    assert rows["roadmap"]["extra"]["roadmap"]["lookahead"] == 2.0 and rows["roadmap"]["extra"]["walker"] == "untrained"
+    shipped.with_suffix(".cost.pt").unlink()
+    code = run_module.main(["--suite", "antmaze", "--agents", "roadmap", "--envs", env_id, "--episodes", "1",
+                            "--workers", "0", "--no-progress", "--no-report", "--rerun", "--results", str(results)])
+    assert code != 0 and "no cost-to-go file" in capsys.readouterr().err
 
 
 def test_iql_trains_on_ant_episodes_and_acts_with_eight_torques(walker_file, tmp_path):
