@@ -53,7 +53,7 @@ SAC_SUFFIX = ".sac.zip"
 BUDGET_KEYS = ("env_steps", "checkpoint_every")
 """Config fields that change how long a run trains, not what it trains: left out of its identity."""
 TASK_KEYS = ("episode_steps", "goal_min", "goal_max", "reach_radius", "reach_bonus", "progress_scale",
-             "ctrl_cost_weight", "healthy_reward", "upright_min")
+             "ctrl_cost_weight", "healthy_reward", "upright_min", "progress_cap")
 """Config fields of the reaching task, not of the SAC model: ``--from`` may train a walker on under a preset
 that changes only these (the SAC model carries the rest: its network, optimizer and update settings)."""
 REFILL_STEPS = 20_000
@@ -86,6 +86,7 @@ class WalkerConfig:
     ctrl_cost_weight: float = 0.5  # Gymnasium's ant: 0.5 · ‖a‖² per step
     healthy_reward: float = 1.0  # Gymnasium's ant: per step alive
     upright_min: float | None = None  # end the episode when the torso's up axis tilts below this (None: never)
+    progress_cap: float | None = None  # speed towards the goal (units/s) beyond which progress earns nothing
     checkpoint_every: int = 50_000
 
     def __post_init__(self) -> None:
@@ -97,6 +98,8 @@ class WalkerConfig:
             raise ValueError(f"WalkerConfig.gamma must be in (0, 1), got {self.gamma}")
         if not 0 < self.goal_min <= self.goal_max:
             raise ValueError(f"need 0 < goal_min <= goal_max, got {self.goal_min}, {self.goal_max}")
+        if self.progress_cap is not None and not self.progress_cap > 0:
+            raise ValueError(f"WalkerConfig.progress_cap must be positive or None, got {self.progress_cap}")
         if self.upright_min is not None and not -1.0 <= self.upright_min < 1.0:
             raise ValueError(f"WalkerConfig.upright_min must be in [-1, 1) or None, got {self.upright_min}")
 
@@ -116,6 +119,10 @@ PRESETS: dict[str, WalkerConfig] = {
     # the same at half the pay for speed: staying upright (1 per step, and every reward after it) weighs
     # twice as much against a fast, risky step (a walker trained on from cpu-progress5 with --from)
     "cpu-progress2.5-upright": WalkerConfig(ent_coef="auto_0.1", progress_scale=2.5, upright_min=0.0),
+    # cpu-progress5's walker sprints (4-5 units/s where it flipped in the maze): this one pays for speed
+    # towards the goal up to 1.5 units/s only (a Large route of ~40 units is then ~530 of its 1000 steps)
+    "cpu-progress5-upright-cap1.5": WalkerConfig(ent_coef="auto_0.1", progress_scale=5.0, upright_min=0.0,
+                                                 progress_cap=1.5),
     "quick": WalkerConfig(env_steps=200_000, checkpoint_every=25_000),
     "tiny": WalkerConfig(env_steps=600, net_width=16, batch_size=32, learning_starts=200, buffer_size=1000,
                          episode_steps=100, checkpoint_every=300, train_freq=2),
@@ -137,7 +144,7 @@ def make_env(config: WalkerConfig):
     env = AntReachEnv(goal_min=config.goal_min, goal_max=config.goal_max, reach_radius=config.reach_radius,
                       reach_bonus=config.reach_bonus, progress_scale=config.progress_scale,
                       ctrl_cost_weight=config.ctrl_cost_weight, healthy_reward=config.healthy_reward,
-                      upright_min=config.upright_min)
+                      upright_min=config.upright_min, progress_cap=config.progress_cap)
     return gymnasium.wrappers.TimeLimit(env, config.episode_steps)
 
 

@@ -8,7 +8,8 @@ its healthy-z termination and control / contact costs.
 
 Observation (29,) float64: the 27 numbers of AntMaze's ``observation`` (torso z and orientation,
 joint angles, velocities; no (x, y)) and the goal minus the torso's (x, y). Action (8,) in [-1, 1].
-Reward per step: ``progress_scale`` × the speed towards the goal (units/s) + ``healthy_reward``
+Reward per step: ``progress_scale`` × the speed towards the goal (units/s; at most
+``progress_cap`` when set, so speed beyond it earns nothing) + ``healthy_reward``
 − control (``ctrl_cost_weight`` · ‖a‖²) and contact costs, + ``reach_bonus`` at each arrival. The
 episode ends where Gymnasium's ant ends it (torso height out of its healthy range) and, with
 ``upright_min`` set, when the torso's up axis tilts below it (:func:`envs.antmazes.torso_up`; 0: on
@@ -40,14 +41,17 @@ class AntReachEnv(gymnasium.Env):
 
     def __init__(self, goal_min: float = 1.0, goal_max: float = 5.0, reach_radius: float = 0.2,
                  reach_bonus: float = 10.0, healthy_reward: float = 1.0, progress_scale: float = 1.0,
-                 ctrl_cost_weight: float = 0.5, upright_min: float | None = None) -> None:
+                 ctrl_cost_weight: float = 0.5, upright_min: float | None = None,
+                 progress_cap: float | None = None) -> None:
         if not 0 < goal_min <= goal_max:
             raise ValueError(f"need 0 < goal_min <= goal_max, got {goal_min}, {goal_max}")
         if reach_radius <= 0:
             raise ValueError(f"reach_radius must be positive, got {reach_radius}")
         if upright_min is not None and not -1.0 <= upright_min < 1.0:
             raise ValueError(f"upright_min must be in [-1, 1) or None, got {upright_min}")
-        self.upright_min = upright_min
+        if progress_cap is not None and not progress_cap > 0:
+            raise ValueError(f"progress_cap must be positive or None, got {progress_cap}")
+        self.upright_min, self.progress_cap = upright_min, progress_cap
         self.goal_min, self.goal_max = float(goal_min), float(goal_max)
         self.reach_radius, self.reach_bonus = float(reach_radius), float(reach_bonus)
         self.healthy_reward, self.progress_scale = float(healthy_reward), float(progress_scale)
@@ -77,7 +81,10 @@ class AntReachEnv(gymnasium.Env):
         before = np.linalg.norm(self.goal - self.ant.data.qpos[:2])
         ant_obs, _, terminated, _, ant_info = self.ant.step(np.asarray(action, dtype=np.float64))
         distance = np.linalg.norm(self.goal - ant_obs[:2])
-        reward = (self.progress_scale * (before - distance) / self.ant.dt + self.healthy_reward
+        speed = (before - distance) / self.ant.dt
+        if self.progress_cap is not None:
+            speed = min(speed, self.progress_cap)
+        reward = (self.progress_scale * speed + self.healthy_reward
                   + ant_info["reward_ctrl"] + ant_info["reward_contact"])
         up = float(torso_up(ant_obs[2:]))
         if self.upright_min is not None and up < self.upright_min:

@@ -39,6 +39,22 @@ def test_moving_towards_the_goal_is_rewarded_more_than_moving_away():
     assert rewards[0] > rewards[1] + 1.0
 
 
+def test_speed_beyond_the_progress_cap_earns_nothing_more():
+    rewards = {}
+    for cap in (None, 1.0):
+        env = AntReachEnv(progress_cap=cap)
+        for push in (2.0, 4.0):
+            env.reset(seed=1)
+            env.goal = env.ant.data.qpos[:2] + np.array([3.0, 0.0])
+            qvel = env.ant.data.qvel.copy()
+            qvel[0] = push
+            env.ant.set_state(env.ant.data.qpos.copy(), qvel)
+            rewards[cap, push] = env.step(np.zeros(8))[1]
+    assert rewards[None, 4.0] > rewards[None, 2.0] + 1.0
+    assert rewards[1.0, 4.0] == pytest.approx(rewards[1.0, 2.0], abs=0.1)
+    assert rewards[1.0, 2.0] < rewards[None, 2.0]
+
+
 def _lay_on_its_back(env):
     qpos, qvel = env.ant.data.qpos.copy(), env.ant.data.qvel.copy()
     qpos[2], qpos[3:7] = 0.6, [0.0, 1.0, 0.0, 0.0]  # turned half a turn about x
@@ -74,6 +90,10 @@ def test_bad_reaching_settings_are_rejected():
         train_walker.WalkerConfig(upright_min=1.0)
     with pytest.raises(ValueError, match="upright_min"):
         AntReachEnv(upright_min=-2.0)
+    with pytest.raises(ValueError, match="progress_cap"):
+        AntReachEnv(progress_cap=0.0)
+    with pytest.raises(ValueError, match="progress_cap"):
+        train_walker.WalkerConfig(progress_cap=-1.0)
 
 
 @pytest.fixture(scope="module")
