@@ -3,8 +3,11 @@
 The grid planner is :class:`envs.controller.WaypointController`'s (Q-iteration towards the goal
 cell, cell centres jittered by −U(0, 0.2) as D4RL did, the goal itself last); instead of a PD
 law, :class:`envs.ant_walker.AntWalker` walks the ant to the current waypoint, moving on once
-the torso is within ``waypoint_tolerance`` (0.45, Minari's AntMaze collector) of it. Two uses:
-the data collector (with N(0, 0.2²) action noise, D4RL's AntMaze data) and the oracle agent.
+the torso is within ``waypoint_tolerance`` (0.45, Minari's AntMaze collector) of it. The walker
+is shown the waypoint at most ``reach`` away, a point on the way to it: shown a waypoint a whole
+cell (4 units) ahead it sprints and overshoots turns into the walls, where it flips
+(``docs/antmaze.md``). Two uses: the data collector (with N(0, 0.2²) action noise, D4RL's
+AntMaze data) and the oracle agent.
 """
 
 from __future__ import annotations
@@ -19,14 +22,19 @@ from envs.mazes import MazeSpec
 
 WAYPOINT_TOLERANCE = 0.45
 """Distance at which the ant has reached a waypoint (Minari's AntMaze collector)."""
+WALKER_REACH = 1.5
+"""The farthest the walker is shown its waypoint (chosen on seeds 1000–1019: 1.0 / 1.5 / 2.0 / 3.0 / none tried)."""
 
 
 class AntWaypointController:
     """Q-iteration waypoints + the walker, for one ant. Call :meth:`reset` at every episode start."""
 
     def __init__(self, maze: MazeSpec, walker: AntWalker, waypoint_tolerance: float = WAYPOINT_TOLERANCE,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, reach: float | None = WALKER_REACH) -> None:
+        if reach is not None and not reach > 0:
+            raise ValueError(f"reach must be positive or None, got {reach}")
         self.walker = walker
+        self.reach = reach
         self.grid = WaypointController(maze, replace(ORACLE_CONFIG, waypoint_tolerance=waypoint_tolerance), seed=seed)
 
     def reset(self, seed: int | None = None) -> None:
@@ -51,4 +59,8 @@ class AntWaypointController:
 
     def act(self, body: np.ndarray, position: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """Torques (8,) for an ant with body state ``body`` (27,) at ``position`` (2,) heading to ``goal``."""
-        return self.walker.act(body, self.target(position, goal) - position)
+        to_waypoint = self.target(position, goal) - position
+        length = float(np.hypot(*to_waypoint))
+        if self.reach is not None and length > self.reach:
+            to_waypoint = to_waypoint * (self.reach / length)
+        return self.walker.act(body, to_waypoint)

@@ -27,6 +27,24 @@ def test_oracle_acts_in_a_plain_loop_until_the_episode_ends(walker_file, plain_l
     assert maze.is_free(tuple(maze.xy_to_cell(agent._controllers[0].waypoint)))
 
 
+def test_the_walker_is_shown_its_waypoint_at_most_reach_away(walker_file):
+    from envs.ant_controller import WALKER_REACH, AntWaypointController
+
+    walker = AntWalker.load(walker_file)
+    maze = envs.get_antmaze_spec("antmaze-umaze-v2").maze
+    obs, _ = envs.make("antmaze-umaze-v2").reset(seed=0)
+    body, xy, goal = obs["observation"], obs["achieved_goal"], obs["desired_goal"]
+    near = AntWaypointController(maze, walker, seed=0)
+    far = AntWaypointController(maze, walker, seed=0, reach=None)
+    to_waypoint = far.target(xy, goal) - xy  # the first waypoint: the next cell's centre, ~4 away
+    assert np.linalg.norm(to_waypoint) > 2 * WALKER_REACH
+    shown = to_waypoint * WALKER_REACH / np.linalg.norm(to_waypoint)
+    np.testing.assert_allclose(near.act(body, xy, goal), walker.act(body, shown), atol=1e-6)
+    np.testing.assert_allclose(far.act(body, xy, goal), walker.act(body, to_waypoint), atol=1e-6)
+    with pytest.raises(ValueError, match="reach"):
+        AntWaypointController(maze, walker, reach=0.0)
+
+
 def test_oracle_batches_take_dicts_or_d4rl_flat_states_and_match_single_calls(walker_file):
     agent = AntOracleAgent("antmaze-medium-play-v2", walker=walker_file, seed=0)
     env = envs.make("antmaze-medium-play-v2")
