@@ -151,10 +151,22 @@ class AgentSpec:
         return self.name if self.own_model else self.row_agent
 
 
+def _walker_facts(walker) -> dict[str, Any]:
+    """What an AntMaze row records about the walker that moves the ant: its budget, preset and file's measure."""
+    meta = walker.meta
+    return {"walker": {"budget": meta.get("budget"), "preset": meta.get("preset"), "measured": meta.get("measured"),
+                       "lineage": [parent.get("preset") for parent in meta.get("lineage", [])]}}
+
+
 def _build_oracle(request: BuildRequest) -> BuiltAgent:
     from benchmarks.evaluate import AGENTS as PLAIN_AGENTS
 
-    return BuiltAgent(PLAIN_AGENTS["oracle"](request.env_id, request.seed), "cpu")
+    agent = PLAIN_AGENTS["oracle"](request.env_id, request.seed)
+    if request.env_id not in ANTMAZE_IDS:
+        return BuiltAgent(agent, "cpu")
+    from envs.ant_controller import WALKER_REACH
+
+    return BuiltAgent(agent, "cpu", {**_walker_facts(agent.walker), "walker_reach": WALKER_REACH})
 
 
 def _build_random(request: BuildRequest) -> BuiltAgent:
@@ -179,7 +191,7 @@ def _roadmap_builder(**config: Any) -> Callable[[BuildRequest], BuiltAgent]:
         if request.env_id in ANTMAZE_IDS:
             agent = AntRoadmapAgent.load(resolve_checkpoint(request.env_id).with_suffix(".cost.pt"),
                                          RoadmapConfig(**{"lookahead": 2.0, **config}))
-            extra = {"walker": agent.walker.meta.get("budget")}
+            extra = _walker_facts(agent.walker)
         else:
             agent, extra = RoadmapAgent.load(maze_name(request.env_id), RoadmapConfig(**config)), {}
         meta = agent.cost_to_go.meta

@@ -260,13 +260,14 @@ def test_the_antmaze_suite_evaluates_df_and_the_roadmap_from_each_envs_shipped_f
                      "--planner.guidance", "goal", "--planner.velocity_weight", "0", "--planner.horizon", "4"]) == 0
     shutil.copyfile(ant_cost_file, shipped.with_suffix(".cost.pt"))
     results = tmp_path / "results.json"
-    run_module.main(["--suite", "antmaze", "--agents", "df,roadmap", "--envs", env_id, "--episodes", "1",
+    run_module.main(["--suite", "antmaze", "--agents", "df,roadmap,oracle", "--envs", env_id, "--episodes", "1",
                      "--workers", "0", "--no-progress", "--no-report", "--results", str(results)])
     assert "beside the committed rows (results/antmaze/results.json)" in capsys.readouterr().out
     rows = {row["agent"]: row for row in json.loads(results.read_text())}
-    assert set(rows) == {"df", "roadmap"} and all(row["env"] == env_id for row in rows.values())
+    assert set(rows) == {"df", "roadmap", "oracle"} and all(row["env"] == env_id for row in rows.values())
+    assert rows["oracle"]["extra"]["walker"]["budget"] == "untrained" and rows["oracle"]["extra"]["walker_reach"] > 0
     assert rows["df"]["extra"]["planner"]["action_mode"] == "diffused"
-    assert rows["roadmap"]["extra"]["roadmap"]["lookahead"] == 2.0 and rows["roadmap"]["extra"]["walker"] == "untrained"
+    assert rows["roadmap"]["extra"]["roadmap"]["lookahead"] == 2.0 and rows["roadmap"]["extra"]["walker"]["budget"] == "untrained"
     shipped.with_suffix(".cost.pt").unlink()
     code = run_module.main(["--suite", "antmaze", "--agents", "roadmap", "--envs", env_id, "--episodes", "1",
                             "--workers", "0", "--no-progress", "--no-report", "--rerun", "--results", str(results)])
