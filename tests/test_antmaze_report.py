@@ -13,7 +13,8 @@ def _row(agent: str, env: str, success: float, reach: float | None) -> ResultRow
                      score_mean=100 * success, score_sem=2.0, success_rate=success, first_reach_mean=reach,
                      return_mean=success, act_ms_median=0.5, replan_ms_median=None, train_wall_s=None, device="cpu",
                      commit="abc", date="2026-12-02T00:00:00+00:00", command="python -m benchmarks.run ...",
-                     extra={"training": {"budget": "SAC, 1000k env steps"}} if agent == "oracle" else {})
+                     extra={"walker": {"budget": "SAC, 670k env steps", "preset": "cap", "lineage": ["p5"]}}
+                     if agent == "oracle" else {})
 
 
 def test_report_tables_show_success_time_to_goal_latency_and_the_published_reference(tmp_path):
@@ -28,7 +29,8 @@ def test_report_tables_show_success_time_to_goal_latency_and_the_published_refer
     assert oracle[1].startswith("| oracle (100 ep.) | 310 | — | — | — | 800 |")
     assert lines.index(oracle[0]) < lines.index(next(line for line in lines if line.startswith("| random")))
     assert "| *IQL* | 87.5 | 62.2 | 71.2 | 70.0 | 39.6 | 47.5 |" in text
-    assert "D4RL's original data and ant" in text and "SAC, 1000k env steps" in text
+    assert "D4RL's original data and ant" in text
+    assert "| oracle | — | SAC, 670k env steps (p5 → cap) | cpu |" in text and "| random | — | — | cpu |" in text
 
 
 def test_no_antmaze_rows_is_a_clear_error():
