@@ -18,7 +18,8 @@ trains on from its ``model.zip``. Its replay buffer is gone by then (it is not s
 MB), so the run first refills it with :data:`REFILL_STEPS` steps of its own policy, without
 gradient steps. ``--ship`` copies ``model.zip`` beside the shipped walker (``walker.sac.zip``), and
 ``--from`` starts a run folder from such a pair, so a walker shipped by one session can be trained
-on by the next.
+on by the next — under its own preset, or one that changes only the task (:data:`TASK_KEYS`: a new
+reward or termination), the walker it started from then recorded in the file's ``lineage``.
 """
 
 from __future__ import annotations
@@ -170,8 +171,8 @@ def measure_walker(walker: AntWalker, episodes: int = 50, seed: int = 10_000, go
 
     Also the fraction of episodes in which the ant flipped (its up axis below the horizon,
     :func:`envs.antmazes.torso_up`), the fraction it fell (torso height out of Gymnasium's
-    healthy range: Gymnasium ends the episode), and the median steps to come within 0.5. Walkers
-    measured before this session's commit counted only falls, under the name ``flipped``.
+    healthy range: Gymnasium ends the episode), and the median steps to come within 0.5. Walker
+    files measured before ``fell`` existed counted only falls, under the name ``flipped``.
     """
     from envs.ant_reach import AntReachEnv
 
