@@ -190,7 +190,7 @@ def _roadmap_builder(**config: Any) -> Callable[[BuildRequest], BuiltAgent]:
 
         if request.env_id in ANTMAZE_IDS:
             agent = AntRoadmapAgent.load(resolve_checkpoint(request.env_id).with_suffix(".cost.pt"),
-                                         RoadmapConfig(**{"lookahead": 2.0, **config}))
+                                         RoadmapConfig(**config) if config else None)  # its own default ring
             extra = _walker_facts(agent.walker)
         else:
             agent, extra = RoadmapAgent.load(maze_name(request.env_id), RoadmapConfig(**config)), {}

@@ -59,8 +59,4 @@ class AntWaypointController:
 
     def act(self, body: np.ndarray, position: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """Torques (8,) for an ant with body state ``body`` (27,) at ``position`` (2,) heading to ``goal``."""
-        to_waypoint = self.target(position, goal) - position
-        length = float(np.hypot(*to_waypoint))
-        if self.reach is not None and length > self.reach:
-            to_waypoint = to_waypoint * (self.reach / length)
-        return self.walker.act(body, to_waypoint)
+        return self.walker.act(body, self.target(position, goal) - position, reach=self.reach)

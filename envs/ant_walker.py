@@ -99,8 +99,9 @@ class AntWalker:
                 "state_dict": self.net.state_dict(), "meta": self.meta}
         return atomic_write(path, lambda tmp: torch.save(blob, tmp))
 
-    def walker_input(self, body: np.ndarray, to_goal: np.ndarray) -> np.ndarray:
-        """``(B, 29)`` network input from body ``(B, 27)`` and goal vector ``(B, 2)`` (validated)."""
+    def walker_input(self, body: np.ndarray, to_goal: np.ndarray, reach: float | None = None) -> np.ndarray:
+        """``(B, 29)`` network input from body ``(B, 27)`` and goal vector ``(B, 2)`` (validated); the goal
+        vector shortened to ``goal_max`` (and to ``reach`` when given)."""
         body = np.asarray(body, dtype=np.float64)
         to_goal = np.asarray(to_goal, dtype=np.float64)
         if body.shape[-1:] != (ANT_BODY_DIM,) or to_goal.shape[-1:] != (2,):
@@ -109,12 +110,14 @@ class AntWalker:
         if not (np.isfinite(body).all() and np.isfinite(to_goal).all()):
             raise ValueError("walker input holds NaN or infinity")
         length = np.linalg.norm(to_goal, axis=-1, keepdims=True)
-        to_goal = to_goal * np.minimum(1.0, self.goal_max / np.maximum(length, 1e-9))
+        limit = self.goal_max if reach is None else min(self.goal_max, reach)
+        to_goal = to_goal * np.minimum(1.0, limit / np.maximum(length, 1e-9))
         return np.concatenate([body, to_goal], axis=-1)
 
-    def act(self, body: np.ndarray, to_goal: np.ndarray) -> np.ndarray:
-        """Torques in [-1, 1]: ``(8,)`` for one body state, ``(B, 8)`` for a batch."""
-        x = self.walker_input(body, to_goal)
+    def act(self, body: np.ndarray, to_goal: np.ndarray, reach: float | None = None) -> np.ndarray:
+        """Torques in [-1, 1]: ``(8,)`` for one body state, ``(B, 8)`` for a batch; a goal farther than
+        ``reach`` (or the trained ``goal_max``) is shown at that distance in its direction."""
+        x = self.walker_input(body, to_goal, reach)
         with torch.no_grad():
             mean = self.net(torch.as_tensor(np.atleast_2d(x), dtype=torch.float32))
         action = torch.tanh(mean).numpy().astype(np.float64)

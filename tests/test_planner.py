@@ -379,6 +379,9 @@ def test_checkpoint_problems_get_clear_errors(tiny_maze_checkpoint, tmp_path):
 
 def test_shipped_names_cover_every_suite_env():
     assert sorted(shipped_names()) == sorted(envs.ENV_IDS)
+    from dfplan.shipped import ANTMAZE_NAMES
+
+    assert ANTMAZE_NAMES == envs.ANTMAZE_IDS  # dfplan keeps its own copy: it does not import envs
     assert torch.__version__  # torch is imported lazily by dfplan, eagerly here
 
 
