@@ -33,6 +33,8 @@ import torch
 from agents.protocol import EpisodicAgent, Observation, as_batch
 from dfplan.cost_to_go import CostToGo, load_cost_to_go
 
+ROUTES = ("ring", "path")
+
 
 @dataclass(frozen=True)
 class RoadmapConfig:
@@ -42,10 +44,17 @@ class RoadmapConfig:
     directions: int = 32  # candidate targets on that circle
     kp: float = 10.0  # position gain (the oracle's)
     kd: float = 1.0  # velocity gain (the oracle's)
+    route: str = "ring"  # "ring": the lowest steps-to-go point on the circle; "path": the point
+    # ``lookahead`` along the roadmap's shortest route (never off the data's support)
+    keep_off: float = 0.0  # "path": route through nodes at least this far from the support's edge where it can
 
     def __post_init__(self) -> None:
         if not self.lookahead > 0 or self.directions < 3:
             raise ValueError("lookahead must be > 0 and directions >= 3")
+        if self.route not in ROUTES:
+            raise ValueError(f"route must be one of {ROUTES}, got {self.route!r}")
+        if self.keep_off < 0:
+            raise ValueError(f"keep_off must be >= 0, got {self.keep_off}")
         if self.kp < 0 or self.kd < 0:
             raise ValueError("kp and kd must be >= 0")
 
@@ -94,7 +103,10 @@ class RoadmapAgent(EpisodicAgent):
         """No episode state to forget."""
 
     def targets(self, positions: np.ndarray, goals: np.ndarray) -> np.ndarray:
-        """Where each env heads, ``(B, 2)``: the lowest steps-to-go point on the ring, or the goal inside it."""
+        """Where each env heads, ``(B, 2)``: the lowest steps-to-go point on the ring, or the goal inside it
+        (``route="path"``: the point ``lookahead`` along the roadmap's route, or the goal nearer than that)."""
+        if self.config.route == "path":
+            return self.cost_to_go.route_points(positions, goals, self.config.lookahead, self.config.keep_off)
         ring = positions[:, None, :] + self._ring[None]  # (B, R, 2)
         obs = np.zeros((*ring.shape[:2], self.cost_to_go.obs_dim), np.float32)
         obs[..., :2] = ring

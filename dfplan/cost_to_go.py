@@ -80,6 +80,8 @@ class CostToGo(nn.Module):
         self._graph = None
         self._lookup = None
         self._to_goal: dict[bytes, Tensor] = {}
+        self._next_hop: dict[tuple[bytes, float], tuple[np.ndarray, np.ndarray]] = {}
+        self._clearance: np.ndarray | None = None
 
     # ------------------------------------------------------------------ fitting
     @classmethod
@@ -127,26 +129,126 @@ class CostToGo(nn.Module):
         """``(W,)`` shortest steps from every node to ``goal (G,)`` over the roadmap (cached per goal)."""
         key = np.asarray(goal, np.float32).tobytes()
         if key not in self._to_goal:
-            from scipy.sparse import csr_matrix
-            from scipy.sparse.csgraph import dijkstra
-
             if self._graph is None:
-                n = len(self.nodes)
-                self._graph = csr_matrix((self.edge_steps.cpu().numpy().astype(np.float64),
-                                          (self.edge_dst.cpu().numpy(), self.edge_src.cpu().numpy())), shape=(n, n))
-            nodes = self.nodes.cpu().numpy().astype(np.float64)
-            gap = np.linalg.norm(nodes - np.asarray(goal, np.float64), axis=-1) / float(self.speed)
-            near = np.flatnonzero(gap * float(self.speed) <= self.config.neighbour_radius)
-            near = near if len(near) else np.argsort(gap)[:1]
-            # reversed graph: distances *from* the goal's nodes are distances *to* them in the data's direction
-            from_goal = dijkstra(self._graph, indices=near)  # (len(near), W)
-            steps = (from_goal + gap[near, None]).min(0)
-            finite = np.isfinite(steps)
-            steps[~finite] = self.config.unreachable_factor * (steps[finite].max() + 1.0)
+                self._graph = self._reversed_graph(self.edge_steps.cpu().numpy())
+            steps = self._shortest_to(goal, self._graph)
             if len(self._to_goal) > 4096:
                 self._to_goal.clear()
             self._to_goal[key] = torch.as_tensor(steps, dtype=torch.float32, device=self.nodes.device)
         return self._to_goal[key]
+
+    def _reversed_graph(self, weights: np.ndarray):
+        from scipy.sparse import csr_matrix
+
+        n = len(self.nodes)
+        return csr_matrix((weights.astype(np.float64), (self.edge_dst.cpu().numpy(), self.edge_src.cpu().numpy())),
+                          shape=(n, n))
+
+    def _shortest_to(self, goal: np.ndarray, graph) -> np.ndarray:
+        """``(W,)`` shortest distances from every node to ``goal`` over ``graph`` (the reversed roadmap)."""
+        from scipy.sparse.csgraph import dijkstra
+
+        nodes = self.nodes.cpu().numpy().astype(np.float64)
+        gap = np.linalg.norm(nodes - np.asarray(goal, np.float64), axis=-1) / float(self.speed)
+        near = np.flatnonzero(gap * float(self.speed) <= self.config.neighbour_radius)
+        near = near if len(near) else np.argsort(gap)[:1]
+        # reversed graph: distances *from* the goal's nodes are distances *to* them in the data's direction
+        from_goal = dijkstra(graph, indices=near)  # (len(near), W)
+        steps = (from_goal + gap[near, None]).min(0)
+        finite = np.isfinite(steps)
+        steps[~finite] = self.config.unreachable_factor * (steps[finite].max() + 1.0)
+        return steps
+
+    def clearance(self) -> np.ndarray:
+        """``(W,)`` how far each node lies from the edge of the data's support: the distance to the
+        centre of the nearest grid square the data left empty (a wall, or ground it never walked)."""
+        if self._clearance is None:
+            spacing = self.config.spacing
+            nodes = self.nodes.cpu().numpy().astype(np.float64)
+            keys = np.floor(nodes / spacing).astype(np.int64)
+            origin, shape = keys.min(0) - 1, keys.max(0) - keys.min(0) + 3  # one empty square all round
+            occupied = np.zeros(shape, bool)
+            occupied[tuple((keys - origin).T)] = True
+            empty = (np.argwhere(~occupied) + origin + 0.5) * spacing
+            self._clearance = torch.cdist(torch.from_numpy(nodes), torch.from_numpy(empty)).min(-1).values.numpy()
+        return self._clearance
+
+    def route_tree(self, goal: np.ndarray, keep_off: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """``(to_goal (W,), next_hop (W,))`` for routes to ``goal (G,)`` (cached per goal).
+
+        ``next_hop[i]`` is node ``i``'s next node on its shortest route (-1: the route ends there,
+        within ``neighbour_radius`` of the goal, or has no way on). ``keep_off`` > 0 makes a node
+        closer than that to the edge of the data's support (:meth:`clearance`) up to 4× as costly
+        to pass, so routes keep to the middle of corridors rather than graze a wall's corner."""
+        if keep_off < 0:
+            raise ValueError(f"keep_off must be >= 0, got {keep_off}")
+        key = (np.asarray(goal, np.float32).tobytes(), float(keep_off))
+        if key not in self._next_hop:
+            weights = self.edge_steps.cpu().numpy().astype(np.float64)
+            dst, src = self.edge_dst.cpu().numpy(), self.edge_src.cpu().numpy()
+            if keep_off > 0:
+                weights = weights * (1.0 + 3.0 * np.clip(1.0 - self.clearance()[dst] / keep_off, 0.0, 1.0))
+            to_goal = self._shortest_to(goal, self._reversed_graph(weights))
+            via = weights + to_goal[dst]
+            order = np.lexsort((via, src))  # by node, cheapest way on first
+            first = order[np.r_[True, src[order][1:] != src[order][:-1]]]
+            hops = np.full(len(to_goal), -1, np.int64)
+            # the hop Dijkstra took (via == to_goal up to rounding); none where the goal is nearer direct
+            better = via[first] <= to_goal[src[first]] * (1 + 1e-6) + 1e-6
+            hops[src[first][better]] = dst[first][better]
+            if len(self._next_hop) > 4096:
+                self._next_hop.clear()
+            self._next_hop[key] = (to_goal, hops)
+        return self._next_hop[key]
+
+    def route_points(self, positions: np.ndarray, goals: np.ndarray, ahead: float, keep_off: float = 0.0) -> np.ndarray:
+        """The point ``ahead`` units of length along the roadmap's shortest route from each of
+        ``positions (B, G)`` to its goal in ``goals (B, G)``, ``(B, G)``.
+
+        The route enters the roadmap at the node ``steps`` would charge least for (the nearest
+        one when none is within ``neighbour_radius``), runs node to node where the data went, and
+        ends at the goal; a goal closer along the route than ``ahead`` is returned itself. Unlike a
+        point picked on a circle by its steps-to-go, the route never leaves the data's support,
+        so it turns where the data turned instead of cutting across a wall's corner; ``keep_off``:
+        see :meth:`route_tree`."""
+        if not ahead > 0:
+            raise ValueError(f"ahead must be > 0, got {ahead}")
+        g = self.config.goal_dims
+        positions = np.asarray(positions, np.float64).reshape(-1, g)
+        goals = np.asarray(goals, np.float64).reshape(-1, g)
+        if len(goals) != len(positions):
+            raise ValueError(f"{len(positions)} positions but {len(goals)} goals")
+        nodes = self.nodes.cpu().numpy().astype(np.float64)
+        candidates, nearest = (t.cpu().numpy() for t in self._candidates(torch.from_numpy(positions).float()))
+        out = np.empty_like(positions)
+        for b, (p, goal) in enumerate(zip(positions, goals, strict=True)):
+            to_goal, hops = self.route_tree(goal.astype(np.float32), keep_off)
+            ids = candidates[b][candidates[b] >= 0]
+            flags = nearest[b][candidates[b] >= 0]
+            gap = np.linalg.norm(nodes[ids] - p, axis=-1)
+            reach = gap <= self.config.neighbour_radius
+            reach = reach if reach.any() else flags
+            if not reach.any():  # off the roadmap's grid entirely: straight to the goal
+                out[b] = p + _clip(goal - p, ahead)
+                continue
+            ids, gap = ids[reach], gap[reach]
+            node = int(ids[np.argmin(gap / float(self.speed) + to_goal[ids])])
+            left, here, seen = ahead, p, set()
+            while True:
+                nxt = nodes[node] if node >= 0 else goal
+                step = float(np.linalg.norm(nxt - here))
+                if step >= left:
+                    out[b] = here + (nxt - here) * (left / step)
+                    break
+                left, here = left - step, nxt
+                if node < 0:  # reached the goal
+                    out[b] = goal
+                    break
+                seen.add(node)
+                node = int(hops[node])
+                if node in seen:  # defensive: hops strictly shorten the route (edge weights > 0), so no cycle
+                    node = -1
+        return out.astype(np.float32)
 
     def _candidates(self, positions: Tensor) -> tuple[Tensor, Tensor]:
         """Nodes a position may reach: those in the grid squares within ``neighbour_radius``,
@@ -225,6 +327,11 @@ class CostToGo(nn.Module):
         candidates, _ = self._candidates(positions)  # (P, 1, C)
         gap = (positions[..., None, :] - self.nodes[candidates.clamp_min(0)]).pow(2).sum(-1).add(1e-12).sqrt()
         return gap.masked_fill(candidates < 0, float("inf")).min(-1).values.reshape(obs.shape[:-1])
+
+
+def _clip(vector: np.ndarray, length: float) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return vector if norm <= length else vector * (length / norm)
 
 
 def fit_cost_to_go(data: Trajectories, config: CostToGoConfig, out: str | Path, meta: dict[str, Any] | None = None) -> CostToGo:

@@ -83,6 +83,46 @@ def test_learned_cost_goes_round_the_wall_of_a_tiny_maze(umaze_cost):
     assert stats["descent_rate"] > stats["straight_descent_rate"] and stats["descent_rate"] > 0.95
 
 
+def test_the_route_goes_round_the_wall_on_the_data_and_ends_at_the_goal(umaze_cost):
+    from envs.mazes import MAZES
+
+    maze = MAZES["umaze"]
+    start, goal = maze.cell_to_xy((3, 1)), maze.cell_to_xy((1, 1))  # bottom arm's end, top arm's end
+    points = np.concatenate([umaze_cost.route_points(start[None], goal[None], ahead) for ahead in np.arange(0.2, 5.0, 0.2)])
+    assert np.all(np.linalg.norm(np.diff(np.concatenate([start[None], points]), axis=0), axis=-1) <= 0.2 + 1e-4)
+    assert points[:, 0].max() > maze.cell_to_xy((2, 3))[0] - 0.3  # out along the bottom arm, round the right-hand side
+    on_data = umaze_cost.off_support(torch.from_numpy(np.c_[points, np.zeros((len(points), 2))]).float())
+    assert on_data.max() < 0.3  # never inside the wall between the arms
+    np.testing.assert_allclose(umaze_cost.route_points(start[None], goal[None], 50.0)[0], goal, atol=1e-5)
+
+
+def test_keeping_off_the_edge_routes_through_nodes_farther_from_where_the_data_stops(umaze_cost):
+    from envs.mazes import MAZES
+
+    maze = MAZES["umaze"]
+    start, goal = maze.cell_to_xy((3, 1)), maze.cell_to_xy((1, 1))
+    clearance = umaze_cost.clearance()
+    assert clearance.shape == (len(umaze_cost.nodes),) and np.all(clearance > 0)
+
+    def route_clearance(keep_off: float) -> float:
+        _, hops = umaze_cost.route_tree(goal, keep_off)
+        node = int(np.argmin(np.linalg.norm(umaze_cost.nodes.numpy() - start, axis=-1)))
+        seen = []
+        while node >= 0:
+            seen.append(clearance[node])
+            assert len(seen) < len(hops)  # no cycle
+            node = int(hops[node])
+        return float(np.mean(seen))
+
+    assert route_clearance(0.4) > route_clearance(0.0)
+    with pytest.raises(ValueError, match="ahead"):
+        umaze_cost.route_points(start[None], goal[None], 0.0)
+    with pytest.raises(ValueError, match="keep_off"):
+        umaze_cost.route_tree(goal, -0.1)
+    with pytest.raises(ValueError, match="goals"):
+        umaze_cost.route_points(np.stack([start, start]), goal[None], 1.0)
+
+
 def test_cost_shapes_broadcast_over_plans_and_gradients_flow(rooms_cost):
     obs = (torch.rand(3, 7, 4) * 2).requires_grad_()
     goal = torch.rand(3, 1, 2) * 2

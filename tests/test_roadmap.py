@@ -18,8 +18,9 @@ def umaze_roadmap(umaze_data, tmp_path_factory):
     return path
 
 
-def test_reaches_and_holds_the_goal_on_the_tiny_maze(umaze_roadmap, plain_loop_steps):
-    agent = RoadmapAgent.load(umaze_roadmap)
+@pytest.mark.parametrize("config", [RoadmapConfig(), RoadmapConfig(route="path", keep_off=0.3)], ids=["ring", "path"])
+def test_reaches_and_holds_the_goal_on_the_tiny_maze(umaze_roadmap, plain_loop_steps, config):
+    agent = RoadmapAgent.load(umaze_roadmap, config)
     env = envs.make("multi2d-umaze-v1")
     for seed in range(3):
         obs, _ = env.reset(seed=seed)
@@ -34,13 +35,14 @@ def test_reaches_and_holds_the_goal_on_the_tiny_maze(umaze_roadmap, plain_loop_s
     assert plain_loop_steps(agent, "maze2d-umaze-v1") == 300
 
 
-def test_goes_round_the_wall_not_into_it(umaze_roadmap):
+@pytest.mark.parametrize("route", ["ring", "path"])
+def test_goes_round_the_wall_not_into_it(umaze_roadmap, route):
     # U-Maze: start bottom left, goal top left, a wall between them: the first move is to the right
-    agent = RoadmapAgent.load(umaze_roadmap)
+    agent = RoadmapAgent.load(umaze_roadmap, RoadmapConfig(route=route))
     maze = envs.get_env_spec("maze2d-umaze-v1").maze
     start, goal = maze.cell_to_xy((3, 1)), maze.cell_to_xy((1, 1))
     target = agent.targets(start[None], goal[None])[0]
-    assert target[0] - start[0] > 0.3 and abs(np.linalg.norm(target - start) - agent.config.lookahead) < 1e-6
+    assert target[0] - start[0] > 0.3 and np.linalg.norm(target - start) <= agent.config.lookahead + 1e-5
 
 
 def test_meets_the_protocol_for_single_and_batched_observations(umaze_roadmap):
@@ -76,3 +78,7 @@ def test_bad_input_gets_clear_errors(umaze_roadmap, tmp_path):
         RoadmapAgent.load(tmp_path / "missing.cost.pt")
     with pytest.raises(ValueError, match="lookahead"):
         RoadmapConfig(lookahead=0.0)
+    with pytest.raises(ValueError, match="route must be one of"):
+        RoadmapConfig(route="straight")
+    with pytest.raises(ValueError, match="keep_off"):
+        RoadmapConfig(route="path", keep_off=-1.0)
