@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dfplan.files import atomic_write
+from dfplan.files import atomic_write, atomic_write_text
 from envs.antmazes import (
     ANT_GOAL_RADIUS,
     ANTMAZE_IDS,
@@ -48,6 +48,7 @@ from envs.antmazes import (
     d4rl_goal_offset,
     d4rl_offset,
     get_antmaze_spec,
+    torso_up,
 )
 from envs.collect import record_speed, store_path, write_buffers
 
@@ -202,6 +203,42 @@ def write_dataset(spec: AntMazeEnvSpec, paths: list[Path], config: AntCollectCon
     return target
 
 
+def episode_summary(body: np.ndarray, xy: np.ndarray, goal: np.ndarray, rewards: np.ndarray) -> dict[str, float | bool]:
+    """One episode's facts: ``body (T+1, 27)``, ``xy (T+1, 2)``, ``goal (2,)``, ``rewards (T,)``."""
+    near = np.linalg.norm(xy - goal, axis=-1) <= ANT_GOAL_RADIUS
+    flipped = torso_up(body) < 0.0
+    first = int(np.argmax(near)) if near.any() else len(xy)
+    return {"reached": bool(near.any()), "steps_to_goal": float(first), "flipped_end": bool(flipped[-1]),
+            "flipped_before_goal": bool(flipped[:first].any()), "rewarded": float(np.mean(rewards > 0))}
+
+
+def dataset_summary(dataset_id: str) -> dict[str, float | int]:
+    """What a written dataset holds (read back from the Minari store): the share of episodes that reach
+    their goal, their median steps to it, the shares that end on the ant's back and that flip before
+    arriving (or never arrive), and the share of rewarded steps."""
+    import minari
+
+    episodes = [episode_summary(e.observations["observation"], e.observations["achieved_goal"],
+                                e.observations["desired_goal"][0], e.rewards)
+                for e in minari.load_dataset(dataset_id).iterate_episodes()]
+    if not episodes:
+        raise ValueError(f"dataset {dataset_id} holds no episodes")
+    reached = [e["steps_to_goal"] for e in episodes if e["reached"]]
+    return {"episodes": len(episodes),
+            "reach_goal": round(float(np.mean([e["reached"] for e in episodes])), 4),
+            "steps_to_goal_median": float(np.median(reached)) if reached else None,
+            "flipped_end": round(float(np.mean([e["flipped_end"] for e in episodes])), 4),
+            "flipped_before_goal": round(float(np.mean([e["flipped_before_goal"] for e in episodes])), 4),
+            "rewarded_steps": round(float(np.mean([e["rewarded"] for e in episodes])), 4)}
+
+
+def record_summary(path: Path, dataset_id: str, summary: dict) -> None:
+    """Add ``summary`` to the dataset's record in the JSON map ``path`` (atomic write)."""
+    records = json.loads(path.read_text()) if path.exists() else {}
+    records.setdefault(dataset_id, {})["summary"] = summary
+    atomic_write_text(path, json.dumps(records, indent=2, sort_keys=True) + "\n")
+
+
 WALKER_READY = 0.9
 """The walker's measured success on nearby goals (within 0.5) below which collecting warns."""
 
@@ -211,14 +248,25 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m envs.ant_collect", description=__doc__.split("\n\n")[0])
     parser.add_argument("env_id", help=f"one of {', '.join(ANTMAZE_IDS)}")
-    parser.add_argument("--walker", required=True, help="the ant walker file (python -m benchmarks train-walker)")
+    parser.add_argument("--walker", help="the ant walker file (python -m benchmarks train-walker); needed to collect")
     parser.add_argument("--steps", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--shard-steps", type=int, default=50_000)
     parser.add_argument("--dataset-id", default=None, help="Minari id (default dfplan/<env_id>)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
-    parser.add_argument("--record-speed", type=Path, default=None, help="JSON file to upsert the measured speed into")
+    parser.add_argument("--record-speed", type=Path, default=None,
+                        help="JSON file to upsert the measured speed and the dataset's summary into")
+    parser.add_argument("--summarize", action="store_true",
+                        help="collect nothing: print (and with --record-speed record) an existing dataset's summary")
     args = parser.parse_args(argv)
+    if args.summarize:
+        spec = get_antmaze_spec(args.env_id)
+        dataset_id = args.dataset_id or spec.dataset_id
+        if not (store_path() / dataset_id).exists():
+            parser.error(f"no dataset {dataset_id} in {store_path()}")
+        return _summarize(dataset_id, args.record_speed)
+    if args.walker is None:
+        parser.error("--walker is needed to collect")
     try:
         spec = get_antmaze_spec(args.env_id)
         config = AntCollectConfig(steps=args.steps, seed=args.seed, shard_steps=args.shard_steps)
@@ -243,6 +291,14 @@ def main(argv: list[str] | None = None) -> int:
           f"write {write_s:.0f} s -> {path}")
     if args.record_speed is not None and collected == config.steps:  # a resumed run's speed would mislead
         record_speed(args.record_speed, dataset_id, config.steps, collect_s, write_s, module="envs.ant_collect")
+    return _summarize(dataset_id, args.record_speed)
+
+
+def _summarize(dataset_id: str, record: Path | None) -> int:
+    summary = dataset_summary(dataset_id)
+    print(f"{dataset_id}: " + ", ".join(f"{key} {value}" for key, value in summary.items()))
+    if record is not None:
+        record_summary(record, dataset_id, summary)
     return 0
 
 

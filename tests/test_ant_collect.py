@@ -144,3 +144,36 @@ def test_loaded_arrays_put_the_torso_position_first_as_d4rls_ant_state(store, wa
     np.testing.assert_allclose(arrays.observations[:30, 2:], shard["body"][0, :30], atol=1e-5)
     np.testing.assert_allclose(arrays.goals[:30], np.broadcast_to(shard["goals"][0], (30, 2)), atol=1e-6)
     assert arrays.timeouts.sum() == 2 and not arrays.terminals.any()
+
+
+def test_episode_summary_tells_arrival_flips_and_rewards():
+    body = np.zeros((5, 27))
+    body[:, 1] = 1.0  # upright (quaternion w = 1)
+    xy = np.array([[0.0, 0.0], [1.0, 0.0], [1.8, 0.0], [2.0, 0.0], [2.0, 0.0]])
+    rewards = np.array([0.0, 1.0, 1.0, 1.0])
+    facts = ant_collect.episode_summary(body, xy, np.array([2.0, 0.0]), rewards)
+    assert facts == {"reached": True, "steps_to_goal": 2.0, "flipped_end": False, "flipped_before_goal": False,
+                     "rewarded": 0.75}
+    body[1:, 1], body[1:, 2] = 0.0, 1.0  # on its back from step 1 (quaternion x = 1)
+    facts = ant_collect.episode_summary(body, xy, np.array([9.0, 9.0]), np.zeros(4))
+    assert not facts["reached"] and facts["flipped_end"] and facts["flipped_before_goal"] and facts["rewarded"] == 0
+
+
+def test_a_written_dataset_is_summarized_and_recorded(store, walker, tmp_path, capsys):
+    record = tmp_path / "datasets.json"
+    with pytest.raises(SystemExit):
+        ant_collect.main(["antmaze-umaze-v2", "--summarize"])  # nothing written yet
+    assert "no dataset" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        ant_collect.main(["antmaze-umaze-v2"])
+    assert "--walker is needed" in capsys.readouterr().err
+    path = tmp_path / "w.pt"
+    walker.save(path)
+    with pytest.warns(UserWarning):
+        ant_collect.main(["antmaze-umaze-v2", "--walker", str(path), "--steps", "2000", "--shard-steps", "1000",
+                          "--record-speed", str(record)])
+    import json
+
+    summary = json.loads(record.read_text())["dfplan/antmaze-umaze-v2"]["summary"]
+    assert summary["episodes"] == 2 and 0 <= summary["reach_goal"] <= 1 and 0 <= summary["flipped_end"] <= 1
+    assert "steps_per_second" in json.loads(record.read_text())["dfplan/antmaze-umaze-v2"]
