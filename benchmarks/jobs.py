@@ -100,10 +100,12 @@ def _enter(workdir: str) -> None:
         os.chdir(workdir)
 
 
-def _portable(path: Path) -> str:
-    """``path`` relative to the working directory (the repository) when inside it, as rows record paths."""
+def portable_path(path: str | Path, root: str | Path | None = None) -> str:
+    """``path`` relative to ``root`` (default: the working directory, i.e. the repository) when
+    inside it, as rows and ledgers record paths; ``root`` itself becomes ``"."``."""
+    root = Path.cwd() if root is None else Path(root).resolve()
     resolved = Path(path).resolve()
-    return resolved.relative_to(Path.cwd()).as_posix() if resolved.is_relative_to(Path.cwd()) else str(path)
+    return resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else str(path)
 
 
 def run_train_job(job: TrainJob) -> JobOutcome:
@@ -129,7 +131,7 @@ def run_eval_job(job: EvalJob, model: TrainedModel | None) -> JobOutcome:
         built = spec.build(BuildRequest(job.env_id, job.eval_seed, model, job.device))
         extra = {"preset": job.preset, **built.extra}
         if model is not None:
-            extra["model"] = {**asdict(model), "path": _portable(model.path)}
+            extra["model"] = {**asdict(model), "path": portable_path(model.path)}
         evaluation = evaluate(built.agent, job.env_id, job.episodes, job.eval_seed, agent_name=spec.row_agent,
                               variant=job.variant, train_seeds=[] if model is None else [model.seed],
                               train_wall_s=None if model is None else model.train_wall_s, device=built.device,

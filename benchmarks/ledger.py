@@ -4,7 +4,9 @@ The ledger records every finished job by key (:attr:`benchmarks.jobs.EvalJob.key
 ``status`` ``done`` (with the job's own result row and per-episode metrics) or
 ``failed`` (with the traceback). A sweep skips jobs recorded as ``done`` — unless the model
 file they evaluated (and its ``<stem>.*`` siblings) has changed since, by content hash — and
-retries failed ones. Each record is written as soon as its job ends, atomically and under a
+retries failed ones. Paths inside the repository (the job's ``workdir``, model files, the
+runs folder) are recorded relative to it, so a ledger reads the same in any clone; the runner
+resolves them against its own working directory. Each record is written as soon as its job ends, atomically and under a
 lock, so an interrupted sweep loses only the jobs still running.
 
 **Pooling.** The evaluations of one setting over several training seeds become one result
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.evaluate import episode_summary
-from benchmarks.jobs import JobOutcome, episodes_from_columns
+from benchmarks.jobs import JobOutcome, episodes_from_columns, portable_path
 from benchmarks.results import ResultRow, ResultsFormatError, _locked
 from dfplan.files import atomic_write_text
 
@@ -82,13 +84,31 @@ def still_done(record: dict[str, Any] | None) -> bool:
     return stamp is None or stamp == model_stamp(evaluated_model(record))
 
 
+def portable(value: Any, root: str | Path | None = None) -> Any:
+    """``value`` (JSON-like) with every absolute path string inside ``root`` (default: the
+    working directory) made relative to it; other values unchanged."""
+    if isinstance(value, dict):
+        return {key: portable(item, root) for key, item in value.items()}
+    if isinstance(value, list):
+        return [portable(item, root) for item in value]
+    if isinstance(value, str) and value.startswith("/"):
+        return portable_path(value, root)
+    return value
+
+
+def write_ledger(path: str | Path, jobs: dict[str, dict[str, Any]]) -> None:
+    """Write ``jobs`` as the ledger at ``path`` (atomically; one record per line, keys sorted)."""
+    lines = ",\n".join(f" {json.dumps(key)}: {json.dumps(jobs[key])}" for key in sorted(jobs))
+    atomic_write_text(path, f'{{"format": "{FORMAT}", "version": {VERSION}, "jobs": {{\n{lines}\n}}}}\n')
+
+
 def record_outcome(path: str | Path, outcome: JobOutcome, job: dict[str, Any]) -> dict[str, Any]:
     """Write ``outcome`` of the job described by ``job`` into the ledger; returns the record."""
     record: dict[str, Any] = {
         "status": "done" if outcome.ok else "failed",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_s": round(outcome.wall_s, 2),
-        "job": job,
+        "job": portable(job),
     }
     if not outcome.ok:
         record["error"] = outcome.error
@@ -98,14 +118,13 @@ def record_outcome(path: str | Path, outcome: JobOutcome, job: dict[str, Any]) -
         if stamp:
             record["model_stamp"] = stamp  # a later change to the model makes the job pending again
     elif outcome.model is not None:
-        record["model"] = {**dataclasses.asdict(outcome.model), "path": str(outcome.model.path)}
+        record["model"] = {**dataclasses.asdict(outcome.model), "path": portable_path(outcome.model.path)}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path):
         jobs = load_ledger(path)
         jobs[outcome.key] = record
-        lines = ",\n".join(f" {json.dumps(key)}: {json.dumps(jobs[key])}" for key in sorted(jobs))
-        atomic_write_text(path, f'{{"format": "{FORMAT}", "version": {VERSION}, "jobs": {{\n{lines}\n}}}}\n')
+        write_ledger(path, jobs)
     return record
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from pathlib import Path
 
 import pytest
 
 from benchmarks import jobs, registry, report, run
-from benchmarks.ledger import load_ledger
+from benchmarks.ledger import load_ledger, portable
 from benchmarks.results import load_rows
 
 ENV = "maze2d-umaze-v1"
@@ -35,6 +36,7 @@ def test_tiny_sweep_runs_end_to_end_in_worker_processes(tmp_path):
     assert rows["oracle"].success_rate == 1.0
     records = load_ledger(tmp_path / "jobs.json")
     assert len(records) == 2 and all(record["status"] == "done" for record in records.values())
+    assert all(record["job"]["workdir"] == "." for record in records.values())  # the repository, relative
     markdown = (tmp_path / "README.md").read_text()
     assert "| oracle (2 ep.) |" in markdown and (tmp_path / "scores.png").exists()
 
@@ -88,6 +90,27 @@ def test_crashing_jobs_are_reported_and_the_exit_code_is_nonzero(tmp_path, monke
     failed = {key for key, record in records.items() if record["status"] == "failed"}
     assert len(failed) == 3 and all("error" in records[key] for key in failed)
     assert [row.agent for row in load_rows(tmp_path / "results.json")] == ["oracle"]  # the rest still landed
+
+
+def test_ledgers_record_paths_inside_the_repository_relative_to_it(tmp_path):
+    job = {"workdir": str(tmp_path), "request": {"runs_dir": str(tmp_path / "runs" / "benchmarks"), "seed": 0},
+           "models": [str(tmp_path / "dfplan" / "checkpoints" / "a.pt"), "/elsewhere/b.pt"], "command": "python -m x"}
+    assert portable(job, tmp_path) == {"workdir": ".", "request": {"runs_dir": "runs/benchmarks", "seed": 0},
+                                       "models": ["dfplan/checkpoints/a.pt", "/elsewhere/b.pt"], "command": "python -m x"}
+
+
+@pytest.mark.parametrize("suite", ["maze2d", "antmaze"])
+def test_the_committed_ledgers_hold_no_absolute_paths(suite):
+    def strings(value):
+        if isinstance(value, dict):
+            yield from (s for item in value.values() for s in strings(item))
+        elif isinstance(value, list):
+            yield from (s for item in value for s in strings(item))
+        elif isinstance(value, str):
+            yield value
+
+    ledger = load_ledger(Path(__file__).resolve().parents[1] / "results" / suite / "jobs.json")
+    assert ledger and not [s for s in strings(ledger) if s.startswith("/")]
 
 
 def test_report_regenerates_identically_from_the_same_results(tmp_path):
