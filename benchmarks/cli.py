@@ -8,6 +8,7 @@ so a DF flag means the same here as in the library's own command line.
     python -m benchmarks train --agent diffuser --env maze2d-medium-v1 --preset quick
     python -m benchmarks train-baselines --preset full --device cuda   # every baseline on every maze (a lent GPU)
     python -m benchmarks eval --checkpoint maze2d-medium-v1 --env maze2d-medium-v1
+    python -m benchmarks eval --checkpoint antmaze-umaze-v2 --env antmaze-umaze-v2 --results none --trace runs/trace.json
     python -m benchmarks ship --run runs/maze2d-medium-v1-quick-seed0/checkpoint.pt --env maze2d-medium-v1
     python -m benchmarks plan --checkpoint maze2d-medium-v1 --env maze2d-medium-v1 --start=1,1 --goal 6,6
     python -m benchmarks run --agents df,roadmap --preset quick   # the sweep (python -m benchmarks.run)
@@ -197,12 +198,15 @@ def _eval(args: argparse.Namespace) -> int:
     env_id = _known_env(args.env)
     if args.results != "none":
         _check_results_file(args.results)
+    if args.trace and Path(args.trace).is_dir():
+        raise ValueError(f"--trace {args.trace} is a folder; give a .json file")
     agent, train_seed, extra = _load_agent(args)
+    traces: list | None = [] if args.trace else None
     evaluation = evaluate(agent, env_id, args.episodes, args.seed, agent_name=args.agent_name or args.agent,
                           variant=args.variant, train_seeds=[] if train_seed is None else [train_seed],
                           train_wall_s=agent.meta.get("train_wall_s"), device=str(getattr(agent, "device", "cpu")),
                           command=_command(args), batch_size=args.batch, extra=extra,
-                          max_episode_steps=args.episode_steps)
+                          max_episode_steps=args.episode_steps, traces=traces)
     if args.results != "none":
         upsert_rows([evaluation.row], Path(args.results))
     row = evaluation.row.to_dict()
@@ -210,6 +214,12 @@ def _eval(args: argparse.Namespace) -> int:
     print(f"{row['env']} {row['agent']}/{row['variant']}: score {row['score_mean']:.1f} ± {row['score_sem']:.1f}, "
           f"success {row['success_rate']:.0%}, first reach {'n/a' if reach is None else f'{reach:.0f}'}, "
           f"act {row['act_ms_median']:.2f} ms/step, replan {row['replan_ms_median'] or 0:.1f} ms")
+    if args.trace:
+        from benchmarks.trace import failure_summary, trace_records, write_trace
+
+        records = trace_records(env_id, row["eval_seeds"], evaluation.episodes, traces)
+        meta = {key: row[key] for key in ("env", "agent", "variant", "commit", "date", "command")}
+        print(f"{failure_summary(records)}; trace: {write_trace(args.trace, records, {**meta, **extra})}")
     return 0
 
 
@@ -368,6 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     evl.add_argument("--agent-name", help="row label for the agent (default: --agent)")
     evl.add_argument("--results", default="runs/maze2d/results.json",
                      help="results file to upsert into ('none': don't write; maintainers: results/maze2d/results.json)")
+    evl.add_argument("--trace", help="also write each episode's trace to this JSON file: closest approach, end, "
+                                     "stall, flip, path, and the kind of each failure (benchmarks/trace.py)")
     evl.add_argument("--device", default="auto")
     add_arguments(evl, PlannerConfig, "planner")
     evl.set_defaults(run=_eval)

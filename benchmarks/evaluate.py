@@ -79,6 +79,7 @@ def evaluate(
     batch_size: int = 1,
     extra: dict | None = None,
     max_episode_steps: int | None = None,
+    traces: list[dict[str, np.ndarray]] | None = None,
 ) -> Evaluation:
     """Run ``n_episodes`` full episodes of ``env_id`` with ``agent``; return the row and episodes.
 
@@ -86,7 +87,8 @@ def evaluate(
     ``max_episode_steps`` cuts episodes shorter than the suite's (recorded in ``extra.episode_steps``;
     the D4RL-normalized score keeps the suite's constants, so compare such rows by raw return).
     Agents exposing ``latency_ms() -> {"act_ms", "replan_ms"}`` (the planners) report
-    their own batch-1 medians, amortized over replans.
+    their own batch-1 medians, amortized over replans. ``traces`` (when given) receives each
+    episode's path (see :func:`run_lockstep`).
     """
     if n_episodes < 1 or batch_size < 1:
         raise ValueError(f"n_episodes and batch_size must be positive, got {n_episodes} and {batch_size}")
@@ -99,10 +101,10 @@ def evaluate(
     if batch_size == 1:
         act_times: list[float] = []
         for episode_seed in eval_seeds:
-            episodes += run_lockstep(agent, env_id, [episode_seed], act_times, steps)
+            episodes += run_lockstep(agent, env_id, [episode_seed], act_times, steps, traces=traces)
     else:
         for first in range(0, n_episodes, batch_size):
-            episodes += run_lockstep(agent, env_id, eval_seeds[first : first + batch_size], None, steps)
+            episodes += run_lockstep(agent, env_id, eval_seeds[first : first + batch_size], None, steps, traces=traces)
         act_times = []
         run_lockstep(agent, env_id, [seed], act_times, steps)
     latency = agent.latency_ms() if hasattr(agent, "latency_ms") else {}
@@ -152,7 +154,8 @@ def episode_summary(episodes: list[EpisodeMetrics]) -> dict[str, float | None]:
 
 
 def run_lockstep(agent: Agent, env_id: str, seeds: list[int], act_times: list[float] | None = None,
-                 episode_steps: int | None = None, states: list[np.ndarray] | None = None) -> list[EpisodeMetrics]:
+                 episode_steps: int | None = None, states: list[np.ndarray] | None = None,
+                 traces: list[dict[str, np.ndarray]] | None = None) -> list[EpisodeMetrics]:
     """Run one episode per seed, all envs stepped together through one batched ``act``.
 
     With a single seed the observation is passed unbatched (batch 1, as a user would).
@@ -161,6 +164,8 @@ def run_lockstep(agent: Agent, env_id: str, seeds: list[int], act_times: list[fl
     ``episode_steps``: episode length (default: the suite's). ``states`` (when given) receives
     each episode's observations ``(T + 1, O)``, the reset one first. An env whose episode has
     ended (AntMaze ends at the goal) is stepped no more; its last observation stays in the batch.
+    ``traces`` (when given) receives each episode's ``observation`` ``(T + 1, O)``, ``achieved_goal``
+    ``(T + 1, 2)`` and ``desired_goal`` ``(2,)`` (see :mod:`benchmarks.trace`).
     """
     batch = len(seeds) > 1
     env_list = [envs.make(env_id, max_episode_steps=episode_steps) for _ in seeds]
@@ -170,6 +175,7 @@ def run_lockstep(agent: Agent, env_id: str, seeds: list[int], act_times: list[fl
         agent.reset_latency()
     rewards = [[] for _ in seeds]
     visited = [[o["observation"]] for o in observations]
+    reached = [[o["achieved_goal"]] for o in observations]
     infos: list[dict] = [{} for _ in seeds]
     ended = [False] * len(seeds)
     while not all(ended):
@@ -185,11 +191,15 @@ def run_lockstep(agent: Agent, env_id: str, seeds: list[int], act_times: list[fl
             observations[i], reward, terminated, truncated, infos[i] = env.step(actions[i])
             rewards[i].append(reward)
             visited[i].append(observations[i]["observation"])
+            reached[i].append(observations[i]["achieved_goal"])
             ended[i] = terminated or truncated
     for env in env_list:
         env.close()
     if states is not None:
         states += [np.asarray(v) for v in visited]
+    if traces is not None:
+        traces += [{"observation": np.asarray(v), "achieved_goal": np.asarray(a), "desired_goal": np.asarray(o["desired_goal"])}
+                   for v, a, o in zip(visited, reached, observations, strict=True)]
     return [episode_metrics(env_id, r, info["first_reach_step"]) for r, info in zip(rewards, infos, strict=True)]
 
 

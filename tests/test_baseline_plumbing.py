@@ -114,11 +114,17 @@ def test_suite_train_ship_and_eval_take_an_agent_choice(tmp_path, gain_baseline,
     assert meta["env"] == ENV and meta["seed"] == 3 and meta["gain"] == 4.0  # one model per maze: the maze2d dataset
     results = tmp_path / "results.json"
     assert suite_main(["eval", "--agent", "gain", "--checkpoint", str(out), "--env", "multi2d-umaze-v1",
-                        "--episodes", "2", "--batch", "2", "--results", str(results)]) == 0
+                        "--episodes", "2", "--batch", "2", "--results", str(results), "--trace",
+                        str(tmp_path / "trace.json")]) == 0
     (row,) = load_rows(results)
     assert (row.agent, row.env, row.train_seeds, row.n_episodes) == ("gain", "multi2d-umaze-v1", [3], 2)
     assert row.command.startswith("python -m benchmarks eval --agent gain")
-    assert "score" in capsys.readouterr().out
+    trace = json.loads((tmp_path / "trace.json").read_text())
+    assert [e["seed"] for e in trace["episodes"]] == row.eval_seeds and trace["meta"]["agent"] == "gain"
+    assert sum(e["success"] for e in trace["episodes"]) == round(row.success_rate * 2)
+    assert all(len(e["path"]) >= 1 and len(e["goal_xy"]) == 2 for e in trace["episodes"])
+    output = capsys.readouterr().out
+    assert "score" in output and "trace:" in output
 
 
 def test_baseline_commands_reject_missing_models_and_options(tmp_path, gain_baseline, capsys):
