@@ -13,7 +13,9 @@ positions):
 
     a_t = f(o_t, o_{t+k} − o_t, k),   k ~ U{1..max_lead}
 
-an MLP on normalized inputs, regressed on the data's actions. With ``k = 1`` it is the
+an MLP on normalized inputs, regressed on the data's actions. ``target_dims = n`` shows it
+only the first ``n`` entries of the change (e.g. 2: the (x, y) of an AntMaze state): a head
+that learns from the data how the body gets *there*, whatever pose the plan drew it in. With ``k = 1`` it is the
 one-step inverse of the dynamics; larger ``k`` gives the mean first action of the data's
 ways of getting there — a smoother controller when the target is not reachable in one step.
 
@@ -53,10 +55,13 @@ class InverseDynamicsConfig:
     lr: float = 1e-3
     holdout: float = 0.05  # fraction of the data's steps (the last ones) held out for the reported error
     seed: int = 0
+    target_dims: int = 0  # the head sees only the first target_dims entries of o_{t+k} − o_t (0 = all)
 
     def __post_init__(self) -> None:
         if min(self.max_lead, self.hidden, self.layers, self.steps, self.batch_size) < 1:
             raise ValueError("max_lead, hidden, layers, steps and batch_size must be >= 1")
+        if self.target_dims < 0:
+            raise ValueError(f"target_dims must be >= 0 (0 = all), got {self.target_dims}")
         if not (self.lr > 0 and 0 <= self.holdout < 1):
             raise ValueError("lr must be > 0 and holdout in [0, 1)")
 
@@ -66,8 +71,11 @@ class InverseDynamics(nn.Module):
 
     def __init__(self, config: InverseDynamicsConfig, obs_dim: int, action_dim: int) -> None:
         super().__init__()
+        if config.target_dims > obs_dim:
+            raise ValueError(f"target_dims={config.target_dims} exceeds the observation's {obs_dim} entries")
         self.config, self.obs_dim, self.action_dim = config, obs_dim, action_dim
-        sizes = [2 * obs_dim + 1] + [config.hidden] * config.layers
+        self.target_dims = config.target_dims or obs_dim
+        sizes = [obs_dim + self.target_dims + 1] + [config.hidden] * config.layers
         blocks: list[nn.Module] = []
         for a, b in itertools.pairwise(sizes):
             blocks += [nn.Linear(a, b), nn.SiLU()]
@@ -82,7 +90,9 @@ class InverseDynamics(nn.Module):
         if obs.shape[-1] != self.obs_dim or target.shape != obs.shape:
             raise ValueError(f"obs and target must both be (B, {self.obs_dim}), got {tuple(obs.shape)} and {tuple(target.shape)}")
         k = lead.to(obs.dtype).clamp(1, self.config.max_lead)[..., None] / self.config.max_lead
-        features = torch.cat([(obs - self.obs_loc) / self.obs_scale, (target - obs) / self.delta_scale, k], dim=-1)
+        n = self.target_dims
+        delta = (target[..., :n] - obs[..., :n]) / self.delta_scale[:n]
+        features = torch.cat([(obs - self.obs_loc) / self.obs_scale, delta, k], dim=-1)
         return self.net(features) * self.action_scale + self.action_loc
 
     @torch.no_grad()

@@ -77,7 +77,24 @@ def test_it_saves_and_loads_to_identical_actions_and_rejects_bad_files(fitted, t
         fitted(torch.zeros(3, 2), torch.zeros(3, 3), torch.ones(3))
 
 
+def test_a_head_shown_only_the_targets_position_ignores_the_rest_of_it(tmp_path):
+    head = fit_inverse_dynamics(point_mass(), dataclasses.replace(SMALL, target_dims=1))
+    at_rest = np.zeros((2, 2), np.float32)
+    ahead = np.array([[0.5, 0.0], [0.5, -3.0]], np.float32)  # the same position, different target velocities
+    actions = head.act(at_rest, ahead, 4)
+    assert actions[0, 0] == pytest.approx(actions[1, 0], abs=1e-6)
+    assert actions[0, 0] > 0 > head.act(at_rest, -ahead, 4)[0, 0]
+    save_inverse_dynamics(tmp_path / "x.inverse.pt", head, head.meta)
+    loaded = load_inverse_dynamics(tmp_path / "x.inverse.pt")
+    assert loaded.config.target_dims == 1
+    np.testing.assert_allclose(loaded.act(at_rest, ahead, 4), actions, atol=1e-6)
+    with pytest.raises(ValueError, match="target_dims=3 exceeds"):
+        InverseDynamics(dataclasses.replace(SMALL, target_dims=3), 2, 1)
+
+
 def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="target_dims"):
+        InverseDynamicsConfig(target_dims=-1)
     with pytest.raises(ValueError):
         InverseDynamicsConfig(max_lead=0)
     with pytest.raises(ValueError):
