@@ -65,20 +65,27 @@ def _make_env(env_id: str):
     return envs.make(_known_env(env_id))
 
 
-def _dataset(env_id: str, extra: str = ""):
-    """The maze's dataset (generated if absent), then the episodes of each ``extra`` Minari dataset id."""
-    from agents.datasets import maze_trajectories, to_trajectories
+def _dataset(env_id: str, extra: str = "", upright: bool = False):
+    """The maze's dataset (generated if absent), then the episodes of each ``extra`` Minari dataset id;
+    ``upright``: AntMaze episodes cut before the ant first lies on its side or back."""
+    from agents.datasets import maze_trajectories, to_trajectories, upright_only
     from dfplan.data import Trajectories
     from envs.data import load_arrays
 
+    if upright and not env_id.removeprefix("dfplan/").startswith("antmaze-"):
+        raise ValueError(f"--upright-only is for AntMaze datasets, not {env_id}")
     extras = [to_trajectories(load_arrays(name)) for name in comma_list(extra)]  # a missing one fails first
     base = maze_trajectories(_known_env(env_id), create=True)
-    return Trajectories.concatenate([base, *extras]) if extras else base
+    data = Trajectories.concatenate([base, *extras]) if extras else base
+    if upright:
+        data = upright_only(data)
+        print(f"--upright-only: {data.num_steps:,} upright steps in {len(data.episode_lengths)} episodes")
+    return data
 
 
 def _data_label(args: argparse.Namespace) -> str:
-    """The ``data`` a model's metadata records: the env's dataset, plus any ``--extra-data``."""
-    return "+".join([args.env, *comma_list(args.extra_data)])
+    """The ``data`` a model's metadata records: the env's dataset, plus any ``--extra-data``, and ``upright-only``."""
+    return "+".join([args.env, *comma_list(args.extra_data), *(["upright-only"] if args.upright_only else [])])
 
 
 def _command(args: argparse.Namespace) -> str:
@@ -91,8 +98,8 @@ def _train(args: argparse.Namespace) -> int:
     if args.agent != DF:
         from benchmarks.registry import get_baseline
 
-        if args.extra_data:
-            raise ValueError("--extra-data trains DF only; the baselines train on the suite's datasets")
+        if args.extra_data or args.upright_only:
+            raise ValueError("--extra-data and --upright-only train DF only; the baselines train on the suite's datasets")
 
         if args.preset is None:
             raise ValueError(f"--agent {args.agent} needs --preset")
@@ -104,7 +111,7 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     out = train_run_folder(args, env_id)  # checked before the dataset is generated or loaded
     meta = {"data": _data_label(args), "env": env_id, "command": _command(args)}
-    train_model(args, _dataset(env_id, args.extra_data), out, meta)
+    train_model(args, _dataset(env_id, args.extra_data, args.upright_only), out, meta)
     return 0
 
 
@@ -150,7 +157,7 @@ def _train_cost(args: argparse.Namespace) -> int:
 
 
 def _train_inverse(args: argparse.Namespace) -> int:
-    fit_inverse(args, _dataset(args.env, args.extra_data), {"data": _data_label(args), "command": _command(args)})
+    fit_inverse(args, _dataset(args.env, args.extra_data, args.upright_only), {"data": _data_label(args), "command": _command(args)})
     return 0
 
 
@@ -318,6 +325,10 @@ EXTRA_DATA_HELP = ("comma-separated Minari dataset ids whose episodes join the e
                    "python -m envs.collect <env> --dwell 100 --dataset-id ...); the model's data is then not D4RL's")
 
 
+UPRIGHT_HELP = ("AntMaze: train on each episode only up to the ant's first flip (the collector's walker flips "
+                "and walks on upside down; D4RL's data hardly has such tails); the data is then not D4RL's")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from dfplan.cost_to_go import CostToGoConfig
     from dfplan.planner import PlannerConfig
@@ -332,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "(baselines take --preset, --seed, --device, --out)")
     train.add_argument("--env", required=True, help=envs_help + "; its dataset is generated first if absent")
     train.add_argument("--extra-data", default="", help=EXTRA_DATA_HELP)
+    train.add_argument("--upright-only", action="store_true", help=UPRIGHT_HELP)
     add_train_arguments(train)
     train.set_defaults(run=_train)
 
@@ -357,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "env's dataset")
     inv.add_argument("--env", required=True, help=envs_help)
     inv.add_argument("--extra-data", default="", help=EXTRA_DATA_HELP)
+    inv.add_argument("--upright-only", action="store_true", help=UPRIGHT_HELP)
     add_inverse_arguments(inv)
     inv.set_defaults(run=_train_inverse)
 

@@ -177,3 +177,23 @@ def test_a_written_dataset_is_summarized_and_recorded(store, walker, tmp_path, c
     summary = json.loads(record.read_text())["dfplan/antmaze-umaze-v2"]["summary"]
     assert summary["episodes"] == 2 and 0 <= summary["reach_goal"] <= 1 and 0 <= summary["flipped_end"] <= 1
     assert "steps_per_second" in json.loads(record.read_text())["dfplan/antmaze-umaze-v2"]
+
+
+def test_upright_only_cuts_each_episode_before_the_ants_first_flip():
+    from agents.datasets import upright_only
+    from dfplan.data import Trajectories
+
+    lengths = np.array([5, 4, 3])
+    observations = np.zeros((lengths.sum() + len(lengths), 29), np.float32)
+    observations[:, 3] = 1.0  # quaternion w = 1: upright
+    observations[:, 0] = np.arange(len(observations))  # x tells the rows apart
+    observations[9:, 3], observations[9:, 4] = 0.0, 1.0  # episode 1 (rows 6-10) on its back from its 4th state on,
+    # and episode 2 (rows 11-14) from its start
+    data = Trajectories(observations, np.arange(12, dtype=np.float32)[:, None], np.zeros(12, np.float32), lengths)
+    kept = upright_only(data)
+    assert kept.episode_lengths.tolist() == [5, 2]  # episode 1 keeps the 2 steps between upright states; 2 is dropped
+    assert kept.observations[:, 0].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8]
+    assert kept.actions[:, 0].tolist() == [0, 1, 2, 3, 4, 5, 6]
+    with pytest.raises(ValueError, match="29-number"):
+        upright_only(Trajectories(np.zeros((3, 4), np.float32), np.zeros((2, 1), np.float32), np.zeros(2, np.float32),
+                                  np.array([2])))
