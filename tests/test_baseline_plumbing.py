@@ -136,6 +136,10 @@ def test_baseline_commands_reject_missing_models_and_options(tmp_path, gain_base
     assert suite_main(["train", "--agent", "gain", "--env", ENV]) == 2
     assert "needs --preset" in capsys.readouterr().err
     assert suite_main(["train", "--agent", "gain", "--env", ENV, "--preset", "quick", "--extra-data", "dfplan/x-v1"]) == 2
-    assert "--extra-data trains DF only" in capsys.readouterr().err
+    assert "--extra-data and --upright-only train DF only" in capsys.readouterr().err
+    assert suite_main(["train", "--agent", "gain", "--env", ENV, "--preset", "quick", "--upright-only"]) == 2
+    assert "train DF only" in capsys.readouterr().err
+    assert suite_main(["train-inverse", "--env", ENV, "--out", "x.pt", "--upright-only"]) == 2
+    assert "--upright-only is for AntMaze datasets" in capsys.readouterr().err
     assert suite_main(["train", "--agent", "dreamer", "--env", ENV, "--preset", "quick"]) == 2
     assert "unknown baseline 'dreamer'" in capsys.readouterr().err
