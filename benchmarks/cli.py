@@ -70,9 +70,10 @@ def _dataset(env_id: str, extra: str = "", upright: bool = False):
     ``upright``: AntMaze episodes cut before the ant first lies on its side or back."""
     from agents.datasets import maze_trajectories, to_trajectories, upright_only
     from dfplan.data import Trajectories
+    from envs import is_antmaze
     from envs.data import load_arrays
 
-    if upright and not env_id.removeprefix("dfplan/").startswith("antmaze-"):
+    if upright and not is_antmaze(env_id):
         raise ValueError(f"--upright-only is for AntMaze datasets, not {env_id}")
     extras = [to_trajectories(load_arrays(name)) for name in comma_list(extra)]  # a missing one fails first
     base = maze_trajectories(_known_env(env_id), create=True)
