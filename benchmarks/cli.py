@@ -1,4 +1,4 @@
-"""The maze suite's command line: ``python -m benchmarks {train,train-cost,train-inverse,eval,ship,plan,video-clips,run,report,train-walker}``.
+"""The maze suite's command line: ``python -m benchmarks {train,train-cost,train-inverse,eval,select,ship,plan,video-clips,run,report,train-walker}``.
 
 The suite owns everything that needs a maze: its datasets (generated locally), its envs,
 its baselines and its pictures. The model and planner flags come from :mod:`dfplan.cli`,
@@ -9,6 +9,8 @@ so a DF flag means the same here as in the library's own command line.
     python -m benchmarks train-baselines --preset full --device cuda   # every baseline on every maze (a lent GPU)
     python -m benchmarks eval --checkpoint maze2d-medium-v1 --env maze2d-medium-v1
     python -m benchmarks eval --checkpoint antmaze-umaze-v2 --env antmaze-umaze-v2 --results none --trace runs/trace.json
+    python -m benchmarks select --checkpoint maze2d-medium-v1 --env maze2d-medium-v1 --out runs/sel/medium.json \\
+        --grid planner.replan_every=4,8 --grid planner.sampler.guidance_scale=0.5,1
     python -m benchmarks ship --run runs/maze2d-medium-v1-quick-seed0/checkpoint.pt --env maze2d-medium-v1
     python -m benchmarks plan --checkpoint maze2d-medium-v1 --env maze2d-medium-v1 --start=1,1 --goal 6,6
     python -m benchmarks run --agents df,roadmap --preset quick   # the sweep (python -m benchmarks.run)
@@ -26,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.selection import SELECTION_SEED
 from dfplan.cli import (
     add_inverse_arguments,
     add_train_arguments,
@@ -199,8 +202,34 @@ def _check_results_file(path: str) -> None:
     load_rows(path)  # ValueError naming the file when it is not a results file
 
 
-def _eval(args: argparse.Namespace) -> int:
+def _evaluate(args: argparse.Namespace, env_id: str, traced: bool):
+    """Evaluate ``args``' agent: ``(row, trace records or None, row extra)``; the row is not written."""
     from benchmarks.evaluate import evaluate
+
+    agent, train_seed, extra = _load_agent(args)
+    traces: list | None = [] if traced else None
+    evaluation = evaluate(agent, env_id, args.episodes, args.seed, agent_name=getattr(args, "agent_name", None) or args.agent,
+                          variant=getattr(args, "variant", "default"),
+                          train_seeds=[] if train_seed is None else [train_seed],
+                          train_wall_s=agent.meta.get("train_wall_s"), device=str(getattr(agent, "device", "cpu")),
+                          command=_command(args), batch_size=args.batch, extra=extra,
+                          max_episode_steps=args.episode_steps, traces=traces)
+    records = None
+    if traced:
+        from benchmarks.trace import trace_records
+
+        records = trace_records(env_id, list(evaluation.row.eval_seeds), evaluation.episodes, traces)
+    return evaluation.row, records, extra
+
+
+def _save_trace(path: str | Path, records: list, row: dict[str, Any], extra: dict[str, Any]) -> Path:
+    from benchmarks.trace import write_trace
+
+    meta = {key: row[key] for key in ("env", "agent", "variant", "commit", "date", "command")}
+    return write_trace(path, records, {**meta, **extra})
+
+
+def _eval(args: argparse.Namespace) -> int:
     from benchmarks.results import upsert_rows
 
     env_id = _known_env(args.env)
@@ -208,26 +237,66 @@ def _eval(args: argparse.Namespace) -> int:
         _check_results_file(args.results)
     if args.trace and Path(args.trace).is_dir():
         raise ValueError(f"--trace {args.trace} is a folder; give a .json file")
-    agent, train_seed, extra = _load_agent(args)
-    traces: list | None = [] if args.trace else None
-    evaluation = evaluate(agent, env_id, args.episodes, args.seed, agent_name=args.agent_name or args.agent,
-                          variant=args.variant, train_seeds=[] if train_seed is None else [train_seed],
-                          train_wall_s=agent.meta.get("train_wall_s"), device=str(getattr(agent, "device", "cpu")),
-                          command=_command(args), batch_size=args.batch, extra=extra,
-                          max_episode_steps=args.episode_steps, traces=traces)
+    result, records, extra = _evaluate(args, env_id, bool(args.trace))
     if args.results != "none":
-        upsert_rows([evaluation.row], Path(args.results))
-    row = evaluation.row.to_dict()
+        upsert_rows([result], Path(args.results))
+    row = result.to_dict()
     reach = row["first_reach_mean"]
     print(f"{row['env']} {row['agent']}/{row['variant']}: score {row['score_mean']:.1f} ± {row['score_sem']:.1f}, "
           f"success {row['success_rate']:.0%}, first reach {'n/a' if reach is None else f'{reach:.0f}'}, "
           f"act {row['act_ms_median']:.2f} ms/step, replan {row['replan_ms_median'] or 0:.1f} ms")
     if args.trace:
-        from benchmarks.trace import failure_summary, trace_records, write_trace
+        from benchmarks.trace import failure_summary
 
-        records = trace_records(env_id, row["eval_seeds"], evaluation.episodes, traces)
-        meta = {key: row[key] for key in ("env", "agent", "variant", "commit", "date", "command")}
-        print(f"{failure_summary(records)}; trace: {write_trace(args.trace, records, {**meta, **extra})}")
+        print(f"{failure_summary(records)}; trace: {_save_trace(args.trace, records, row, extra)}")
+    return 0
+
+
+def _planner_value(key: str, text: str) -> Any:
+    """``text`` as the value of planner flag ``--key`` (its own type); ``ValueError`` for an unknown flag or bad value."""
+    from dfplan.planner import PlannerConfig
+
+    parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    add_arguments(parser, PlannerConfig, "planner")
+    try:
+        parsed, unknown = parser.parse_known_args([f"--{key}={text}"])
+    except argparse.ArgumentError as err:
+        raise ValueError(f"--grid {key}={text}: {err}") from None
+    if unknown or key not in vars(parsed):
+        raise ValueError(f"--grid: unknown planner setting {key!r} (see python -m benchmarks eval --help)")
+    return vars(parsed)[key]
+
+
+def _select(args: argparse.Namespace) -> int:
+    """Evaluate every setting of the grid on the selection seeds; one resumable table (benchmarks/selection.py)."""
+    from benchmarks import selection
+    from benchmarks.trace import failure_summary
+
+    env_id = _known_env(args.env)
+    grid = selection.parse_grid(args.grid, _planner_value)
+    table = selection.load_table(args.out)
+    if args.trace_dir and Path(args.trace_dir).is_file():
+        raise ValueError(f"--trace-dir {args.trace_dir} is a file; give a folder")
+    combos = selection.settings(grid)
+    for number, setting in enumerate(combos, 1):
+        name = selection.label(setting)
+        entry = {"checkpoint": str(args.checkpoint), "env": args.env, "episodes": args.episodes, "seed": args.seed,
+                 "setting": setting}
+        if selection.done(table, entry):
+            print(f"[{number}/{len(combos)}] {name}: already in {args.out}")
+            continue
+        run_args = argparse.Namespace(**{**vars(args), **setting})
+        result, records, extra = _evaluate(run_args, env_id, traced=True)
+        row = result.to_dict()
+        failures = failure_summary(records)
+        if args.trace_dir:
+            _save_trace(Path(args.trace_dir) / f"{name}.json", records, row, extra)
+        table = selection.record(args.out, table, selection.selection_entry(args, setting, row, failures))
+        print(f"[{number}/{len(combos)}] {name}: success {row['success_rate']:.0%}, score {row['score_mean']:.1f}, "
+              f"{failures}")
+    done = [e for e in table["entries"] if e["checkpoint"] == str(args.checkpoint) and e["env"] == args.env
+            and e["episodes"] == args.episodes and e["seed"] == args.seed]
+    print(selection.markdown(done))
     return 0
 
 
@@ -397,6 +466,23 @@ def build_parser() -> argparse.ArgumentParser:
     evl.add_argument("--device", default="auto")
     add_arguments(evl, PlannerConfig, "planner")
     evl.set_defaults(run=_eval)
+
+    sel = commands.add_parser("select", help="evaluate a grid of planner settings on the selection seeds (1000+, "
+                                             "not the rows' 0-99); one resumable table (benchmarks/selection.py)")
+    sel.add_argument("--checkpoint", required=True, help="df: shipped name or checkpoint path")
+    sel.add_argument("--env", required=True, help=envs_help)
+    sel.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                     help="a planner setting and its values, e.g. planner.replan_every=5,10 (repeat the flag: every "
+                          "combination is evaluated)")
+    sel.add_argument("--out", required=True, help="the selection table (JSON); settings already in it are skipped")
+    sel.add_argument("--trace-dir", help="also write each setting's episode traces here (<setting>.json)")
+    sel.add_argument("--episodes", type=positive_int, default=50)
+    sel.add_argument("--seed", type=int, default=SELECTION_SEED, help="first selection seed (episode i uses seed + i)")
+    sel.add_argument("--batch", type=positive_int, default=50, help="episodes run in lockstep through one batched act")
+    sel.add_argument("--episode-steps", type=positive_int, help="cut episodes at this many steps")
+    sel.add_argument("--device", default="auto")
+    sel.set_defaults(run=_select, agent=DF)
+    add_arguments(sel, PlannerConfig, "planner")
 
     shp = commands.add_parser("ship", help="turn a training run into a compact named checkpoint with planner settings")
     shp.add_argument("--agent", default=DF, help="df (default) or a baseline: copies its finished run's model to "
