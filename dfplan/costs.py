@@ -90,3 +90,28 @@ def reward_cost(layout: TokenLayout, goal: Tensor | None = None, velocity_weight
         return total
 
     return cost
+
+
+UPRIGHT_MARGIN = 0.5
+""":func:`upright_cost` charges planned states whose body's up axis has a world ``z`` below this (tilted past 60°)."""
+
+
+def upright_cost(layout: TokenLayout, quat_at: int, margin: float = UPRIGHT_MARGIN):
+    """``Σ_t relu(margin − up_t)²``: planned states with the body tipped over cost more.
+
+    ``up_t = 1 − 2 (q_x² + q_y²) / ‖q‖²`` is the world ``z`` of the body's up axis, from its
+    orientation quaternion ``(w, x, y, z)`` at ``obs[quat_at : quat_at + 4]`` (3 in D4RL's ant
+    state ``(x, y, z, q_w, q_x, q_y, q_z, ...)``): 1 upright, 0 on its side, −1 on its back. A
+    model trained on data whose collector flips plans flips too; added to the guidance cost, this
+    steers the sampled plan towards upright states, so the inverse head is not asked to reach a
+    drawn flip.
+    """
+    if not 0 <= quat_at <= layout.obs_dim - 4:
+        raise ValueError(f"a quaternion at obs[{quat_at}:{quat_at + 4}] does not fit observations of size {layout.obs_dim}")
+
+    def cost(tokens: Tensor) -> Tensor:
+        quat = layout.observations(tokens)[..., quat_at : quat_at + 4]
+        up = 1 - 2 * (quat[..., 1].pow(2) + quat[..., 2].pow(2)) / (quat.pow(2).sum(-1) + 1e-8)
+        return (margin - up).clamp_min(0).pow(2).sum(-1)
+
+    return cost

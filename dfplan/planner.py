@@ -38,7 +38,7 @@ from dfplan import scheduling
 from dfplan.checkpoint import load_checkpoint
 from dfplan.config import from_dict, merged, to_dict
 from dfplan.cost_to_go import CostToGo, load_cost_to_go
-from dfplan.costs import goal_cost, reward_cost
+from dfplan.costs import goal_cost, reward_cost, upright_cost
 from dfplan.device import resolve_device
 from dfplan.inverse_dynamics import InverseDynamics, load_inverse_dynamics
 from dfplan.model import DiffusionForcing
@@ -79,6 +79,8 @@ class PlannerConfig:
     far_radius: float = 1.0  # goal / learned guidance: where guidance_far sets in (straight-line distance to the goal)
     support_weight: float = 0.0  # learned guidance: weight of the penalty on planned positions off the data's roadmap (through walls); 0 = off
     support_margin: float = 0.2  # learned guidance: distance to the nearest roadmap node that costs nothing
+    upright_weight: float = 0.0  # a body's guidance (AntMaze): weight of the penalty on planned states tipped past 60°, Σ_t relu(0.5 − up_t)² (dfplan.costs.upright_cost), added to the guidance cost (0 = off)
+    upright_quat_at: int = 3  # upright_weight: where the body's orientation quaternion (w, x, y, z) starts in the observation (3 in D4RL's ant state)
     action_mode: str = "pd"  # pd (track planned [position, velocity]: obs[:A], obs[A:2A]) | feedforward (the planned action plus that PD correction) | pursuit (follow the planned path: PD onto the planned position `lookahead` ahead) | diffused (execute the planned actions) | inverse (the learned inverse-dynamics head from the actual observation to the planned one inverse_lead steps ahead: the model's actions, closed loop, no gains)
     inverse_model: str = ""  # inverse: the inverse-dynamics file ('' = <checkpoint>.inverse.pt; looked up like cost_model)
     inverse_lead: int = 20  # inverse: aim at the planned observation this many steps ahead of the current step
@@ -122,6 +124,8 @@ class PlannerConfig:
             raise ValueError("velocity_radius and lookahead must be > 0")
         if not (self.support_weight >= 0 and self.support_margin >= 0):
             raise ValueError("support_weight and support_margin must be >= 0")
+        if not self.upright_weight >= 0 or self.upright_quat_at < 0:
+            raise ValueError("upright_weight and upright_quat_at must be >= 0 (upright_weight 0 = off)")
         if self.search.width and (self.candidates > 1 or self.warm_start or self.guidance == "none"):
             raise ValueError("search replaces candidates and needs a guidance cost and no warm_start: "
                              "set candidates=1, warm_start=0 and a guidance other than 'none'")
@@ -198,6 +202,8 @@ class DFPlanner(EpisodicAgent):
             raise ValueError(f"history_tokens must be < the model's training horizon ({model.config.horizon})")
         if self.config.guidance == "reward" or self.config.reward_weight:
             reward_cost(self.layout)  # fail now, not at the first act
+        if self.config.upright_weight:
+            upright_cost(self.layout, self.config.upright_quat_at)  # the quaternion must fit the observation
         if self.config.warm_start and self.config.replan_every % self.layout.frame_stack:
             raise ValueError(f"warm_start needs replan_every to be a multiple of frame_stack ({self.layout.frame_stack})")
         if self.config.action_mode in ("pd", "feedforward", "pursuit") and self.layout.obs_dim < 2 * self.layout.action_dim:
@@ -402,6 +408,15 @@ class DFPlanner(EpisodicAgent):
         return max(1, min(cap, math.ceil((cfg.episode_steps - steps_done) / fs)))
 
     def _cost(self, goals: torch.Tensor | None):
+        cost = self._task_cost(goals)
+        if not self.config.upright_weight:
+            return cost
+        upright, weight = upright_cost(self.layout, self.config.upright_quat_at), self.config.upright_weight
+        if cost is None:
+            return lambda tokens: weight * upright(tokens)
+        return lambda tokens: cost(tokens) + weight * upright(tokens)
+
+    def _task_cost(self, goals: torch.Tensor | None):
         cfg = self.config
         if cfg.guidance == "none":
             return None

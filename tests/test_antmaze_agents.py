@@ -1,5 +1,7 @@
 """AntMaze agents and plumbing: the oracle (waypoints + walker), random, lockstep evaluation, the suite."""
 
+import dataclasses
+
 import gymnasium
 import numpy as np
 import pytest
@@ -305,3 +307,33 @@ def test_iql_trains_on_ant_episodes_and_acts_with_eight_torques(walker_file, tmp
     (tmp_path / "mislabelled.json").write_text(json.dumps({**meta, "env": "maze2d-umaze-v1"}))
     with pytest.raises(CheckpointError, match=r"expected iql on \(6,\) -> 2"):
         offline_rl.OfflineRLAgent.load(tmp_path / "mislabelled.d3")
+
+
+def test_upright_weight_adds_the_tipped_body_penalty_to_the_planners_guidance_cost(ant_df_checkpoint):
+    from dfplan import DFPlanner
+    from dfplan.costs import upright_cost
+
+    planner = DFPlanner.load(ant_df_checkpoint, action_mode="diffused", guidance="none", horizon=4)
+    assert planner._cost(None) is None  # no guidance at all
+    steps = planner.layout.frame_stack * 2  # two tokens of env steps
+    obs = torch.zeros(1, steps, 29)
+    obs[0, :, 3] = 1.0  # upright ...
+    obs[0, steps // 2 :, 3:5] = torch.tensor([0.0, 1.0])  # ... then on its back
+    tokens = planner.layout.to_tokens(torch.zeros(1, steps, 8), None, obs)
+    tipped = upright_cost(planner.layout, 3)(tokens)
+    assert tipped.item() > 0
+    upright = planner.with_config(dataclasses.replace(planner.config, upright_weight=2.0))
+    assert torch.allclose(upright._cost(None)(tokens), 2.0 * tipped)
+    goal = torch.tensor([[4.0, 0.0]])
+    both = planner.with_config(dataclasses.replace(planner.config, guidance="goal", upright_weight=2.0))
+    plain = planner.with_config(dataclasses.replace(planner.config, guidance="goal"))
+    assert torch.allclose(both._cost(goal)(tokens), plain._cost(goal)(tokens) + 2.0 * tipped)
+
+
+def test_upright_guidance_refuses_an_observation_without_room_for_a_quaternion(tiny_maze_checkpoint):
+    from dfplan import DFPlanner
+
+    with pytest.raises(ValueError, match="does not fit observations of size 4"):
+        DFPlanner.load(tiny_maze_checkpoint, device="cpu", upright_weight=1.0)
+    with pytest.raises(ValueError, match="upright_weight and upright_quat_at must be >= 0"):
+        DFPlanner.load(tiny_maze_checkpoint, device="cpu", upright_weight=-1.0)

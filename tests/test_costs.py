@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from dfplan.costs import goal_cost, reward_cost
+from dfplan.costs import goal_cost, reward_cost, upright_cost
 from dfplan.tokens import TokenLayout
 
 LAYOUT = TokenLayout(obs_dim=4, action_dim=2, use_reward=False, frame_stack=2)
@@ -68,3 +68,33 @@ def test_goal_reach_bounds_the_pull_far_from_the_goal():
     assert bounded(x_far).item() < 1.0  # at most `reach`, however far
     (grad,) = torch.autograd.grad(bounded(x_far).sum(), x_far)
     assert grad.abs().max() < 1e-3  # and it no longer pulls from far away
+
+
+ANT = TokenLayout(obs_dim=29, action_dim=8, use_reward=False, frame_stack=1)
+
+
+def ant_tokens(quaternions):
+    """Ant tokens (1, N, D) whose planned states hold the given torso quaternions (w, x, y, z) at obs[3:7]."""
+    obs = torch.zeros(1, len(quaternions), 29)
+    obs[0, :, 3:7] = torch.tensor(quaternions, dtype=torch.float32)
+    return ANT.to_tokens(torch.zeros(1, len(quaternions), 8), None, obs)
+
+
+def test_upright_cost_charges_only_planned_states_tipped_past_sixty_degrees():
+    cost = upright_cost(ANT, quat_at=3)
+    half = math.sqrt(0.5)
+    tilt = math.radians(50) / 2  # tipped 50° about x: up = cos 50° = 0.64, still within the margin
+    assert cost(ant_tokens([[1, 0, 0, 0], [math.cos(tilt), math.sin(tilt), 0, 0]])).item() == pytest.approx(0.0, abs=1e-6)
+    on_side, on_back = [[half, half, 0, 0]], [[0, 1, 0, 0]]
+    assert cost(ant_tokens(on_back)).item() == pytest.approx(1.5**2, abs=1e-4)  # up = -1
+    assert cost(ant_tokens(on_side)).item() == pytest.approx(0.5**2, abs=1e-4)  # up = 0
+    assert cost(ant_tokens([[half, 0, 0, half]])).item() == pytest.approx(0.0, abs=1e-6)  # turned about z: upright
+
+
+def test_upright_cost_gradient_turns_a_flipped_body_back_up():
+    x = ant_tokens([[0.3, 0.9, 0.1, 0.0]]).requires_grad_(True)
+    cost = upright_cost(ANT, quat_at=3)
+    (grad,) = torch.autograd.grad(cost(x).sum(), x)
+    assert cost(x - 0.05 * grad).item() < cost(x).item()
+    with pytest.raises(ValueError, match="does not fit"):
+        upright_cost(LAYOUT, quat_at=3)
