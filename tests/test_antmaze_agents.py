@@ -337,3 +337,15 @@ def test_upright_guidance_refuses_an_observation_without_room_for_a_quaternion(t
         DFPlanner.load(tiny_maze_checkpoint, device="cpu", upright_weight=1.0)
     with pytest.raises(ValueError, match="upright_weight and upright_quat_at must be >= 0"):
         DFPlanner.load(tiny_maze_checkpoint, device="cpu", upright_weight=-1.0)
+
+
+def test_plan_flips_counts_the_plans_made_before_and_after_a_flip(ant_df_checkpoint):
+    from benchmarks.plan_flips import count_plan_flips
+
+    env = envs.make("antmaze-umaze-v2")
+    planner = _ant_planner(ant_df_checkpoint, env)
+    assert planner.current_plan() == []
+    counts = count_plan_flips(planner, env, [0, 1], max_steps=25)  # replans every 10 steps: 3 plans an episode
+    assert counts.episodes == 2 and counts.plans == 6 and planner.current_plan()[0].shape[-1] == 29
+    assert counts.plans_before_flip <= counts.plans and counts.tipped_before_flip <= counts.tipped <= counts.plans
+    assert counts.flipped <= 2 and "plans made before the ant's first flip" in counts.summary()

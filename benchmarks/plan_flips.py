@@ -1,0 +1,102 @@
+"""Do the ant's flips start in the plan? Plans holding a tipped state, counted against executed flips.
+
+Runs a DF planner on AntMaze episodes one at a time and counts, for every plan it samples, whether
+a planned state lies on the ant's side or back (``torso_up < 0``), separately for the plans made
+before the ant's first flip (those that could have caused it) and after (a flipped ant plans from
+a flipped state). Planner settings come from the checkpoint, with ``--planner.*`` overrides.
+
+    python -m benchmarks.plan_flips --checkpoint antmaze-medium-diverse-v2 --env antmaze-medium-diverse-v2 \\
+        --episodes 6 --planner.upright_weight 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from dfplan.config import add_arguments, from_arguments, positive_int, run_command
+
+
+@dataclass
+class PlanFlips:
+    """Counts over the episodes: plans (all / before the first flip) and how many held a tipped state."""
+
+    episodes: int = 0
+    reached: int = 0
+    flipped: int = 0
+    plans: int = 0
+    tipped: int = 0
+    plans_before_flip: int = 0
+    tipped_before_flip: int = 0
+
+    def summary(self) -> str:
+        return (f"{self.tipped_before_flip} of {self.plans_before_flip} plans made before the ant's first flip hold "
+                f"a tipped state ({self.tipped} of {self.plans} in all); {self.flipped} of {self.episodes} episodes "
+                f"flipped, {self.reached} reached the goal")
+
+
+def count_plan_flips(planner: Any, env: Any, seeds: list[int], max_steps: int | None = None) -> PlanFlips:
+    """Run ``planner`` (a DF planner on an AntMaze env, one episode per seed) and count tipped plans and flips."""
+    from envs.antmazes import torso_up
+
+    counts = PlanFlips()
+    for seed in seeds:
+        obs, info = env.reset(seed=seed)
+        planner.reset(seed=seed)
+        last_plan, flipped, step = None, False, 0
+        while True:
+            obs, _, terminated, truncated, info = env.step(planner.act(obs))
+            step += 1
+            plan = planner.current_plan()[0]
+            if plan is not None and plan is not last_plan:
+                last_plan, tipped = plan, bool((torso_up(plan[:, 2:]) < 0).any())
+                counts.plans += 1
+                counts.tipped += tipped
+                if not flipped:
+                    counts.plans_before_flip += 1
+                    counts.tipped_before_flip += tipped
+            if not flipped and torso_up(obs["observation"]) < 0:
+                flipped = True
+                counts.flipped += 1
+            if terminated or truncated or (max_steps is not None and step >= max_steps):
+                break
+        counts.episodes += 1
+        counts.reached += bool(info.get("success", False))
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    from dfplan.planner import PlannerConfig
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.plan_flips", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", required=True, help="a DF AntMaze checkpoint: shipped name or path")
+    parser.add_argument("--env", required=True, help="an AntMaze env id, e.g. antmaze-medium-diverse-v2")
+    parser.add_argument("--episodes", type=positive_int, default=6)
+    parser.add_argument("--seed", type=int, default=1000, help="first seed (selection seeds by default)")
+    parser.add_argument("--json", action="store_true", help="print the counts as JSON")
+    add_arguments(parser, PlannerConfig, "planner")
+
+    def run(args: argparse.Namespace) -> int:
+        import envs
+        from dfplan.planner import DFPlanner
+
+        if not envs.is_antmaze(args.env):
+            raise ValueError(f"{args.env!r} is not an AntMaze env: flips are a body's")
+        warnings.filterwarnings("ignore", message=".*standard deviations from the model's training data.*")
+        env = envs.make(args.env)
+        planner = DFPlanner.load(args.checkpoint, device="cpu", env=env)
+        planner = planner.with_config(from_arguments(PlannerConfig, args, "planner", planner.config))
+        counts = count_plan_flips(planner, env, list(range(args.seed, args.seed + args.episodes)))
+        print(json.dumps(asdict(counts)) if args.json else f"{args.env}: {counts.summary()}")
+        return 0
+
+    parser.set_defaults(run=run)
+    return run_command(parser, sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
