@@ -7,6 +7,7 @@ import pytest
 
 import envs
 from dfplan.planner import DFPlanner, resolve_checkpoint, shipped_names
+from envs.antmazes import ANTMAZE_ENV_SPECS
 
 SHIPPED = [name for name in shipped_names() if resolve_checkpoint(name).exists()]
 
@@ -25,6 +26,19 @@ def test_shipped_checkpoint_loads_by_name_and_acts(name):
     obs, _ = env.reset(seed=0)
     action = planner.act(obs)
     assert action.shape == (2,) and np.all(np.abs(action) <= 1)
+
+
+@pytest.mark.parametrize("name", sorted(ANTMAZE_ENV_SPECS))
+def test_every_antmaze_env_has_a_shipped_planner_that_loads_by_name_and_acts_with_its_own_torques(name):
+    path = resolve_checkpoint(name)
+    assert path.stat().st_size <= 20 * 2**20
+    assert path.with_suffix(".inverse.pt").is_file() and path.with_suffix(".cost.pt").is_file()
+    env = envs.make(name)
+    planner = DFPlanner.load(name, device="cpu", env=env)
+    assert planner.meta["env"] == name and planner.config.action_mode != "pd"  # actions from the model
+    obs, _ = env.reset(seed=0)
+    action = planner.act(obs)
+    assert action.shape == (8,) and np.all(np.abs(action) <= 1)
 
 
 SUITE_CHECKPOINTS = Path(__file__).resolve().parents[1] / "results" / "checkpoints"
