@@ -277,12 +277,10 @@ def _select(args: argparse.Namespace) -> int:
     table = selection.load_table(args.out)
     if args.trace_dir and Path(args.trace_dir).is_file():
         raise ValueError(f"--trace-dir {args.trace_dir} is a file; give a folder")
-    combos = selection.settings(grid)
+    combos, fixed = selection.settings(grid), selection.fixed_flags(args, grid)
     for number, setting in enumerate(combos, 1):
         name = selection.label(setting)
-        entry = {"checkpoint": str(args.checkpoint), "env": args.env, "episodes": args.episodes, "seed": args.seed,
-                 "setting": setting}
-        if selection.done(table, entry):
+        if selection.done(table, selection.selection_entry(args, fixed, setting)):
             print(f"[{number}/{len(combos)}] {name}: already in {args.out}")
             continue
         run_args = argparse.Namespace(**{**vars(args), **setting})
@@ -291,11 +289,11 @@ def _select(args: argparse.Namespace) -> int:
         failures = failure_summary(records)
         if args.trace_dir:
             _save_trace(Path(args.trace_dir) / f"{name}.json", records, row, extra)
-        table = selection.record(args.out, table, selection.selection_entry(args, setting, row, failures))
+        table = selection.record(args.out, table, selection.selection_entry(args, fixed, setting, row, failures))
         print(f"[{number}/{len(combos)}] {name}: success {row['success_rate']:.0%}, score {row['score_mean']:.1f}, "
               f"{failures}")
     done = [e for e in table["entries"] if e["checkpoint"] == str(args.checkpoint) and e["env"] == args.env
-            and e["episodes"] == args.episodes and e["seed"] == args.seed]
+            and e["episodes"] == args.episodes and e["seed"] == args.seed and e.get("fixed", {}) == fixed]
     print(selection.markdown(done))
     return 0
 

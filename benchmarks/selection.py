@@ -79,11 +79,12 @@ def load_table(path: str | Path) -> dict[str, Any]:
 
 def _key(entry: dict[str, Any]) -> tuple:
     return (entry["checkpoint"], entry["env"], entry["episodes"], entry["seed"],
-            json.dumps(entry["setting"], sort_keys=True))
+            json.dumps(entry.get("fixed", {}), sort_keys=True), json.dumps(entry["setting"], sort_keys=True))
 
 
 def done(table: dict[str, Any], entry: dict[str, Any]) -> bool:
-    """Whether ``table`` already holds ``entry``'s setting for the same checkpoint, env, episodes and seed."""
+    """Whether ``table`` already holds ``entry``'s setting for the same checkpoint, env, episodes, seed and
+    fixed planner flags (the ``--planner.*`` given outside the grid)."""
     return any(_key(e) == _key(entry) for e in table["entries"])
 
 
@@ -104,9 +105,20 @@ def markdown(entries: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def selection_entry(args: argparse.Namespace, setting: dict[str, Any], row: dict[str, Any],
-                    failures: str | None) -> dict[str, Any]:
-    """One table entry: what was evaluated (checkpoint, env, seeds, setting) and what it scored."""
-    return {"checkpoint": str(args.checkpoint), "env": args.env, "episodes": args.episodes, "seed": args.seed,
-            "setting": setting, **{field: row[field] for field in FIELDS}, "failures": failures,
-            "planner": row.get("extra", {}).get("planner"), "commit": row.get("commit"), "date": row.get("date")}
+def fixed_flags(args: argparse.Namespace, grid: list[tuple[str, list[Any]]]) -> dict[str, Any]:
+    """The ``--planner.*`` flags given on the command line outside the grid (part of what a setting is)."""
+    varied = {key for key, _ in grid}
+    return {key: value for key, value in sorted(vars(args).items())
+            if key.startswith("planner.") and value is not None and key not in varied}
+
+
+def selection_entry(args: argparse.Namespace, fixed: dict[str, Any], setting: dict[str, Any],
+                    row: dict[str, Any] | None = None, failures: str | None = None) -> dict[str, Any]:
+    """One table entry: what was evaluated (checkpoint, env, seeds, fixed flags, setting) and, given
+    its ``row``, what it scored."""
+    entry = {"checkpoint": str(args.checkpoint), "env": args.env, "episodes": args.episodes, "seed": args.seed,
+             "fixed": fixed, "setting": setting}
+    if row is not None:
+        entry.update({field: row[field] for field in FIELDS}, failures=failures,
+                     planner=row.get("extra", {}).get("planner"), commit=row.get("commit"), date=row.get("date"))
+    return entry

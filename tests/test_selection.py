@@ -68,6 +68,11 @@ def test_select_evaluates_each_setting_once_and_resumes_a_cut_table(tiny_maze_ch
     assert [e["setting"]["planner.replan_every"] for e in entries] == [40, 30] and entries[0] == first
     assert "| replan_every=30 |" in printed and "| replan_every=40 |" in printed
 
+    assert cli.main([*base[:-2], "--planner.sampler.num_steps", "2", "--grid", "planner.replan_every=40"]) == 0
+    entries = json.loads(out.read_text())["entries"]  # other fixed flags: a setting of its own, evaluated
+    assert len(entries) == 3 and entries[-1]["fixed"]["planner.sampler.num_steps"] == 2
+    assert first["fixed"] == {"planner.horizon": 4, "planner.sampler.num_steps": 3}
+
 
 def test_select_refuses_a_bad_grid_or_table_without_evaluating(tiny_maze_checkpoint, tmp_path, capsys):
     base = ["select", "--checkpoint", str(tiny_maze_checkpoint), "--env", "maze2d-umaze-v1", "--device", "cpu"]
