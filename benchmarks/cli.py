@@ -208,8 +208,8 @@ def _evaluate(args: argparse.Namespace, env_id: str, traced: bool):
 
     agent, train_seed, extra = _load_agent(args)
     traces: list | None = [] if traced else None
-    evaluation = evaluate(agent, env_id, args.episodes, args.seed, agent_name=getattr(args, "agent_name", None) or args.agent,
-                          variant=getattr(args, "variant", "default"),
+    evaluation = evaluate(agent, env_id, args.episodes, args.seed, agent_name=args.agent_name or args.agent,
+                          variant=args.variant,
                           train_seeds=[] if train_seed is None else [train_seed],
                           train_wall_s=agent.meta.get("train_wall_s"), device=str(getattr(agent, "device", "cpu")),
                           command=_command(args), batch_size=args.batch, extra=extra,
@@ -479,7 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument("--batch", type=positive_int, default=50, help="episodes run in lockstep through one batched act")
     sel.add_argument("--episode-steps", type=positive_int, help="cut episodes at this many steps")
     sel.add_argument("--device", default="auto")
-    sel.set_defaults(run=_select, agent=DF)
+    sel.set_defaults(run=_select, agent=DF, agent_name=None, variant="default")  # what _evaluate reads of eval's flags
     add_arguments(sel, PlannerConfig, "planner")
 
     shp = commands.add_parser("ship", help="turn a training run into a compact named checkpoint with planner settings")
