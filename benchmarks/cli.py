@@ -167,9 +167,16 @@ def _train_inverse(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------- evaluation
 def _load_planner(args: argparse.Namespace, env: Any = None):
+    """The DF planner of ``--checkpoint`` with the ``--planner.*`` flags; ``--executor walker``: its plans walked
+    by the ant walker (agents/df_walker.py, a labelled variant) instead of its own inverse head."""
     from dfplan.planner import DFPlanner, PlannerConfig
 
-    planner = DFPlanner.load(args.checkpoint, args.device, env=env)
+    if args.executor == "walker":
+        from agents.df_walker import load_df_walker
+
+        planner = load_df_walker(args.checkpoint, args.device, env=env)
+    else:
+        planner = DFPlanner.load(args.checkpoint, args.device, env=env)
     return planner.with_config(from_arguments(PlannerConfig, args, "planner", planner.config))
 
 
@@ -180,6 +187,8 @@ def _load_agent(args: argparse.Namespace):
         planner = _load_planner(args, env)
         env.close()
         extra = {"checkpoint": str(args.checkpoint), "planner": planner.planner_meta()}
+        if args.executor != "model":
+            extra["executor"] = args.executor
         return planner, planner.meta.get("train_config", {}).get("seed"), extra
     from benchmarks.registry import get_baseline, shipped_baseline_dir
 
@@ -393,6 +402,10 @@ EXTRA_DATA_HELP = ("comma-separated Minari dataset ids whose episodes join the e
                    "python -m envs.collect <env> --dwell 100 --dataset-id ...); the model's data is then not D4RL's")
 
 
+EXECUTOR_FLAG = {"choices": ("model", "walker"), "default": "model",
+                 "help": "df: who executes the plan: model (the planner's own action mode, default) or walker "
+                         "(AntMaze: the shipped ant walker walks to the plan's (x, y) inverse_lead steps ahead; a "
+                         "labelled variant, agents/df_walker.py)"}
 UPRIGHT_HELP = ("AntMaze: train on each episode only up to the ant's first flip (the collector's walker flips "
                 "and walks on upside down; D4RL's data hardly has such tails); the data is then not D4RL's")
 
@@ -462,6 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     evl.add_argument("--trace", help="also write each episode's trace to this JSON file: closest approach, end, "
                                      "stall, flip, path, and the kind of each failure (benchmarks/trace.py)")
     evl.add_argument("--device", default="auto")
+    evl.add_argument("--executor", **EXECUTOR_FLAG)
     add_arguments(evl, PlannerConfig, "planner")
     evl.set_defaults(run=_eval)
 
@@ -480,6 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument("--episode-steps", type=positive_int, help="cut episodes at this many steps")
     sel.add_argument("--device", default="auto")
     sel.set_defaults(run=_select, agent=DF, agent_name=None, variant="default")  # what _evaluate reads of eval's flags
+    sel.add_argument("--executor", **EXECUTOR_FLAG)
     add_arguments(sel, PlannerConfig, "planner")
 
     shp = commands.add_parser("ship", help="turn a training run into a compact named checkpoint with planner settings")
@@ -504,6 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
     pln.add_argument("--execute", action="store_true", help="run the episode and draw the executed path too")
     pln.add_argument("--seed", type=int, default=0)
     pln.add_argument("--device", default="auto")
+    pln.add_argument("--executor", **EXECUTOR_FLAG)
     add_arguments(pln, PlannerConfig, "planner")
     pln.set_defaults(run=_plan)
 

@@ -106,10 +106,14 @@ def markdown(entries: list[dict[str, Any]]) -> str:
 
 
 def fixed_flags(args: argparse.Namespace, grid: list[tuple[str, list[Any]]]) -> dict[str, Any]:
-    """The ``--planner.*`` flags given on the command line outside the grid (part of what a setting is)."""
+    """The ``--planner.*`` flags given on the command line outside the grid, and an executor other than the
+    model's own (part of what a setting is)."""
     varied = {key for key, _ in grid}
-    return {key: value for key, value in sorted(vars(args).items())
-            if key.startswith("planner.") and value is not None and key not in varied}
+    fixed = {key: value for key, value in sorted(vars(args).items())
+             if key.startswith("planner.") and value is not None and key not in varied}
+    if args.executor != "model":
+        fixed["executor"] = args.executor
+    return fixed
 
 
 def selection_entry(args: argparse.Namespace, fixed: dict[str, Any], setting: dict[str, Any],

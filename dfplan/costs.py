@@ -115,3 +115,23 @@ def upright_cost(layout: TokenLayout, quat_at: int, margin: float = UPRIGHT_MARG
         return (margin - up).clamp_min(0).pow(2).sum(-1)
 
     return cost
+
+
+def anchor_cost(layout: TokenLayout, start: Tensor, dims: int):
+    """``‖ô_{t+1}[:dims] − o_t[:dims]‖²``: the plan's first planned state kept where the agent is.
+
+    A model that conditions loosely on the current state (AntMaze's quick models: the first planned
+    (x, y) lies a median 0.9 from the state it was conditioned on, ~3 at the maze's reset cell,
+    where one step moves ~0.05) plans its route from the wrong place, and whatever executes it is
+    aimed off. Added to the guidance cost, this pulls the first planned token onto ``start (B, O)``;
+    the causal denoiser conditions the tokens after it on that token.
+    """
+    if not 1 <= dims <= layout.obs_dim or start.shape[-1] != layout.obs_dim:
+        raise ValueError(f"anchor dims must be in [1, {layout.obs_dim}] and start (B, {layout.obs_dim}), "
+                         f"got dims={dims} and start {tuple(start.shape)}")
+
+    def cost(tokens: Tensor) -> Tensor:
+        first = layout.observations(tokens)[:, 0, :dims]
+        return (first - start[:, :dims]).pow(2).sum(-1)
+
+    return cost

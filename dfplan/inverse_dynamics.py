@@ -29,7 +29,7 @@ import itertools
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -41,6 +41,15 @@ from dfplan.data import Trajectories
 
 FORMAT = "dfplan.inverse_dynamics"
 VERSION = 1
+
+
+class ActionHead(Protocol):
+    """What the planner's ``inverse`` action mode calls each env step: the action taking ``obs (B, O)``
+    towards the planned ``target (B, O)`` about ``lead`` steps ahead, ``(B, A)`` in raw units.
+    :class:`InverseDynamics` is the model's own; another controller (a low-level policy walking a
+    body towards the plan's position, ``agents.df_walker``) may stand in its place."""
+
+    def act(self, obs: np.ndarray, target: np.ndarray, lead: np.ndarray | int) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,9 @@ from dfplan import scheduling
 from dfplan.checkpoint import load_checkpoint
 from dfplan.config import from_dict, merged, to_dict
 from dfplan.cost_to_go import CostToGo, load_cost_to_go
-from dfplan.costs import goal_cost, reward_cost, upright_cost
+from dfplan.costs import anchor_cost, goal_cost, reward_cost, upright_cost
 from dfplan.device import resolve_device
-from dfplan.inverse_dynamics import InverseDynamics, load_inverse_dynamics
+from dfplan.inverse_dynamics import ActionHead, InverseDynamics, load_inverse_dynamics
 from dfplan.model import DiffusionForcing
 from dfplan.policy import EpisodicAgent, LatencyRecorder, Observation, as_batch
 from dfplan.sampler import SamplerConfig, sample
@@ -81,6 +81,8 @@ class PlannerConfig:
     support_margin: float = 0.2  # learned guidance: distance to the nearest roadmap node that costs nothing
     upright_weight: float = 0.0  # a body's guidance (AntMaze): weight of the penalty on planned states tipped past 60°, Σ_t relu(0.5 − up_t)² (dfplan.costs.upright_cost), added to the guidance cost (0 = off)
     upright_quat_at: int = 3  # upright_weight: where the body's orientation quaternion (w, x, y, z) starts in the observation (3 in D4RL's ant state)
+    anchor_weight: float = 0.0  # weight of the penalty on the first planned state's distance from the current one, ‖ô_{t+1}[:anchor_dims] − o_t[:anchor_dims]‖² (dfplan.costs.anchor_cost), added to the guidance cost (0 = off): a plan drawn from where the agent is
+    anchor_dims: int = 2  # anchor_weight: how many leading observation entries are anchored (2: the (x, y) of an AntMaze or Maze2D state)
     action_mode: str = "pd"  # pd (track planned [position, velocity]: obs[:A], obs[A:2A]) | feedforward (the planned action plus that PD correction) | pursuit (follow the planned path: PD onto the planned position `lookahead` ahead) | diffused (execute the planned actions) | inverse (the learned inverse-dynamics head from the actual observation to the planned one inverse_lead steps ahead: the model's actions, closed loop, no gains)
     inverse_model: str = ""  # inverse: the inverse-dynamics file ('' = <checkpoint>.inverse.pt; looked up like cost_model)
     inverse_lead: int = 20  # inverse: aim at the planned observation this many steps ahead of the current step
@@ -126,6 +128,8 @@ class PlannerConfig:
             raise ValueError("support_weight and support_margin must be >= 0")
         if not self.upright_weight >= 0 or self.upright_quat_at < 0:
             raise ValueError("upright_weight and upright_quat_at must be >= 0 (upright_weight 0 = off)")
+        if not self.anchor_weight >= 0 or self.anchor_dims < 1:
+            raise ValueError("anchor_weight must be >= 0 (0 = off) and anchor_dims >= 1")
         if self.search.width and (self.candidates > 1 or self.warm_start or self.guidance == "none"):
             raise ValueError("search replaces candidates and needs a guidance cost and no warm_start: "
                              "set candidates=1, warm_start=0 and a guidance other than 'none'")
@@ -192,7 +196,7 @@ class DFPlanner(EpisodicAgent):
     def __init__(self, model: DiffusionForcing, config: PlannerConfig | None = None,
                  action_low: np.ndarray | float = -1.0, action_high: np.ndarray | float = 1.0,
                  cost_to_go: CostToGo | None = None, checkpoint: Path | None = None,
-                 token_cond: str | None = None, inverse: InverseDynamics | None = None) -> None:
+                 token_cond: str | None = None, inverse: ActionHead | None = None) -> None:
         self.model = model.eval()
         self.meta: dict[str, Any] = {}
         self.config = config or PlannerConfig()
@@ -204,6 +208,8 @@ class DFPlanner(EpisodicAgent):
             reward_cost(self.layout)  # fail now, not at the first act
         if self.config.upright_weight:
             upright_cost(self.layout, self.config.upright_quat_at)  # the quaternion must fit the observation
+        if self.config.anchor_weight and self.config.anchor_dims > self.layout.obs_dim:
+            raise ValueError(f"anchor_dims={self.config.anchor_dims} exceeds the observation's {self.layout.obs_dim} entries")
         if self.config.warm_start and self.config.replan_every % self.layout.frame_stack:
             raise ValueError(f"warm_start needs replan_every to be a multiple of frame_stack ({self.layout.frame_stack})")
         if self.config.action_mode in ("pd", "feedforward", "pursuit") and self.layout.obs_dim < 2 * self.layout.action_dim:
@@ -231,14 +237,15 @@ class DFPlanner(EpisodicAgent):
     # ------------------------------------------------------------------ construction
     @classmethod
     def load(cls, name_or_path: str | os.PathLike, device: str = "auto", config: PlannerConfig | None = None,
-             env: Any = None, **overrides: Any) -> DFPlanner:
+             env: Any = None, inverse: ActionHead | None = None, **overrides: Any) -> DFPlanner:
         """Load a shipped checkpoint by name (e.g. ``"maze2d-large-v1"``) or from a file path.
 
         The planner settings are, in order of precedence: ``overrides`` (PlannerConfig
         fields; a nested one partially, e.g. ``sampler={"guidance_scale": 0.7}`` keeps the stored
         sampler's other fields), ``config``, those stored with the checkpoint, the defaults. ``env``
         (optional) is checked against the checkpoint's dimensions and supplies the action
-        bounds and the episode length.
+        bounds and the episode length. ``inverse`` (optional) acts in the ``inverse`` action mode in
+        place of the checkpoint's own head (``<checkpoint>.inverse.pt``), which is then not read.
         """
         path = resolve_checkpoint(name_or_path)
         model, meta = load_checkpoint(path, resolve_device(device))
@@ -247,7 +254,7 @@ class DFPlanner(EpisodicAgent):
         if overrides:
             config = merged(config, overrides)
         planner = cls(model, config, meta.get("action_low", -1.0), meta.get("action_high", 1.0), checkpoint=path,
-                      token_cond=meta.get("token_cond"))
+                      token_cond=meta.get("token_cond"), inverse=inverse)
         planner.meta = meta
         if env is not None:
             planner.check_env(env)
@@ -407,14 +414,20 @@ class DFPlanner(EpisodicAgent):
             raise ValueError("to_episode_end needs episode_steps (pass env= to DFPlanner.load or set it)")
         return max(1, min(cap, math.ceil((cfg.episode_steps - steps_done) / fs)))
 
-    def _cost(self, goals: torch.Tensor | None):
-        cost = self._task_cost(goals)
-        if not self.config.upright_weight:
-            return cost
-        upright, weight = upright_cost(self.layout, self.config.upright_quat_at), self.config.upright_weight
-        if cost is None:
-            return lambda tokens: weight * upright(tokens)
-        return lambda tokens: cost(tokens) + weight * upright(tokens)
+    def _cost(self, goals: torch.Tensor | None, states: torch.Tensor):
+        """The guidance cost: the task's (guidance), plus the upright and anchor penalties when weighted."""
+        cfg = self.config
+        terms = [(1.0, self._task_cost(goals))]
+        if cfg.upright_weight:
+            terms.append((cfg.upright_weight, upright_cost(self.layout, cfg.upright_quat_at)))
+        if cfg.anchor_weight:
+            terms.append((cfg.anchor_weight, anchor_cost(self.layout, states, cfg.anchor_dims)))
+        terms = [(weight, term) for weight, term in terms if term is not None]
+        if not terms:
+            return None
+        if len(terms) == 1 and terms[0][0] == 1.0:
+            return terms[0][1]
+        return lambda tokens: sum(weight * term(tokens) for weight, term in terms)
 
     def _task_cost(self, goals: torch.Tensor | None):
         cfg = self.config
@@ -481,7 +494,7 @@ class DFPlanner(EpisodicAgent):
         cfg, n = self.config, self.config.candidates
         cond = states if cond is None else cond
         rep = (lambda t: None if t is None else t.repeat_interleave(n, dim=0)) if n > 1 else (lambda t: t)
-        cost = self._cost(rep(goals))
+        cost = self._cost(rep(goals), rep(states))
         if (cost is not None and goals is not None and (cfg.guidance_near != 1 or cfg.guidance_far != 1)
                 and cfg.guidance in ("goal", "learned")):
             cost = _near_gain(cost, rep(self._distance_gain(states, goals)))

@@ -314,7 +314,8 @@ def test_upright_weight_adds_the_tipped_body_penalty_to_the_planners_guidance_co
     from dfplan.costs import upright_cost
 
     planner = DFPlanner.load(ant_df_checkpoint, action_mode="diffused", guidance="none", horizon=4)
-    assert planner._cost(None) is None  # no guidance at all
+    start = torch.zeros(1, 29)
+    assert planner._cost(None, start) is None  # no guidance at all
     steps = planner.layout.frame_stack * 2  # two tokens of env steps
     obs = torch.zeros(1, steps, 29)
     obs[0, :, 3] = 1.0  # upright ...
@@ -323,11 +324,37 @@ def test_upright_weight_adds_the_tipped_body_penalty_to_the_planners_guidance_co
     tipped = upright_cost(planner.layout, 3)(tokens)
     assert tipped.item() > 0
     upright = planner.with_config(dataclasses.replace(planner.config, upright_weight=2.0))
-    assert torch.allclose(upright._cost(None)(tokens), 2.0 * tipped)
+    assert torch.allclose(upright._cost(None, start)(tokens), 2.0 * tipped)
     goal = torch.tensor([[4.0, 0.0]])
     both = planner.with_config(dataclasses.replace(planner.config, guidance="goal", upright_weight=2.0))
     plain = planner.with_config(dataclasses.replace(planner.config, guidance="goal"))
-    assert torch.allclose(both._cost(goal)(tokens), plain._cost(goal)(tokens) + 2.0 * tipped)
+    assert torch.allclose(both._cost(goal, start)(tokens), plain._cost(goal, start)(tokens) + 2.0 * tipped)
+
+
+def test_anchor_weight_adds_the_first_planned_positions_distance_from_the_state_to_the_cost(ant_df_checkpoint):
+    from dfplan import DFPlanner
+    from dfplan.costs import anchor_cost
+
+    planner = DFPlanner.load(ant_df_checkpoint, action_mode="diffused", guidance="goal", velocity_weight=0.0,
+                             horizon=4)
+    steps = planner.layout.frame_stack * 2
+    obs = torch.zeros(2, steps, 29)
+    obs[:, 0, :2] = torch.tensor([[3.0, 4.0], [1.0, 2.0]])  # the first planned (x, y); later steps anywhere
+    obs[:, 1:, :2] = 7.0
+    obs[:, 0, 2] = 9.0  # an entry past anchor_dims: not anchored
+    tokens = planner.layout.to_tokens(torch.zeros(2, steps, 8), None, obs).requires_grad_(True)
+    start = torch.zeros(2, 29)
+    anchored = anchor_cost(planner.layout, start, 2)(tokens)
+    assert torch.allclose(anchored, torch.tensor([25.0, 5.0]))
+    (grad,) = torch.autograd.grad(anchored.sum(), tokens)  # only the first planned state's (x, y) is pulled
+    assert torch.count_nonzero(grad).item() == 4
+    goal = torch.tensor([[4.0, 0.0], [4.0, 0.0]])
+    both = planner.with_config(dataclasses.replace(planner.config, anchor_weight=3.0))
+    assert torch.allclose(both._cost(goal, start)(tokens), planner._cost(goal, start)(tokens) + 3.0 * anchored)
+    with pytest.raises(ValueError, match="anchor_dims=30 exceeds"):
+        planner.with_config(dataclasses.replace(planner.config, anchor_weight=1.0, anchor_dims=30))
+    with pytest.raises(ValueError, match="anchor_weight must be >= 0"):
+        dataclasses.replace(planner.config, anchor_weight=-1.0)
 
 
 def test_upright_guidance_refuses_an_observation_without_room_for_a_quaternion(tiny_maze_checkpoint):
@@ -349,3 +376,63 @@ def test_plan_flips_counts_the_plans_made_before_and_after_a_flip(ant_df_checkpo
     assert counts.episodes == 2 and counts.plans == 6 and planner.current_plan()[0].shape[-1] == 29
     assert counts.plans_before_flip <= counts.plans and counts.tipped_before_flip <= counts.tipped <= counts.plans
     assert counts.flipped <= 2 and "plans made before the ant's first flip" in counts.summary()
+
+
+def _walker_planner(checkpoint, walker_file, env=None):
+    import warnings
+
+    from agents.df_walker import load_df_walker
+
+    warnings.filterwarnings("ignore", message=".*standard deviations from the model's training data.*")
+    return load_df_walker(checkpoint, "cpu", env=env, walker=walker_file, guidance="goal", velocity_weight=0.0,
+                          horizon=4, inverse_lead=7)
+
+
+def test_df_walker_walks_the_ant_towards_the_planned_position_inverse_lead_steps_ahead(ant_df_checkpoint, walker_file):
+    from envs.ant_controller import WALKER_REACH
+
+    env = envs.make("antmaze-umaze-v2")
+    planner, walker = _walker_planner(ant_df_checkpoint, walker_file, env), AntWalker.load(walker_file)
+    assert planner.config.action_mode == "inverse" and planner.config.pd_near == 0.0
+    obs, _ = env.reset(seed=0)
+    planner.reset(seed=0)
+    for step in range(12):  # 4 tokens x frame_stack 5 = 20 planned steps; replans every 10
+        action = planner.act(obs)
+        plan, index = planner.current_plan()[0], step % planner.config.replan_every
+        target = plan[min(index + planner.config.inverse_lead - 1, len(plan) - 1), :2]
+        expected = walker.act(obs["observation"], target - obs["achieved_goal"], reach=WALKER_REACH)
+        assert action.shape == (8,) and action.dtype == np.float32
+        np.testing.assert_allclose(action, expected, atol=1e-5)
+        obs, *_ = env.step(action)
+
+
+def test_df_walker_refuses_a_model_that_does_not_plan_an_ant_and_bad_states(tiny_maze_checkpoint, ant_df_checkpoint,
+                                                                            walker_file):
+    from agents.df_walker import WalkerHead, load_df_walker
+
+    with pytest.raises(ValueError, match="the walker walks an ant"):
+        load_df_walker(tiny_maze_checkpoint, "cpu", walker=walker_file)
+    head = WalkerHead(AntWalker.load(walker_file))
+    with pytest.raises(ValueError, match=r"\(B, 29\) ant states"):
+        head.act(np.zeros((1, 29)), np.zeros((1, 4)), 1)
+    with pytest.raises(ValueError, match="reach must be positive"):
+        WalkerHead(head.walker, reach=0.0)
+    with pytest.raises(FileNotFoundError):
+        _walker_planner(ant_df_checkpoint, walker_file.parent / "missing.pt")
+
+
+def test_eval_with_the_walker_as_executor_records_it_on_the_row(ant_df_checkpoint, walker_file, tmp_path, monkeypatch):
+    import json
+    import warnings
+
+    from benchmarks import cli
+
+    warnings.filterwarnings("ignore", message=".*standard deviations from the model's training data.*")
+    monkeypatch.setenv(WALKER_ENV, str(walker_file))
+    results = tmp_path / "results.json"
+    assert cli.main(["eval", "--checkpoint", str(ant_df_checkpoint), "--env", "antmaze-umaze-v2", "--episodes", "1",
+                     "--episode-steps", "15", "--executor", "walker", "--device", "cpu", "--results", str(results),
+                     "--variant", "walker", "--planner.horizon", "4", "--planner.guidance", "goal"]) == 0
+    (row,) = json.loads(results.read_text())
+    assert row["variant"] == "walker" and row["extra"]["executor"] == "walker"
+    assert row["extra"]["planner"]["action_mode"] == "inverse"
