@@ -436,3 +436,30 @@ def test_eval_with_the_walker_as_executor_records_it_on_the_row(ant_df_checkpoin
     (row,) = json.loads(results.read_text())
     assert row["variant"] == "walker" and row["extra"]["executor"] == "walker"
     assert row["extra"]["planner"]["action_mode"] == "inverse"
+
+
+def test_plan_fit_measures_how_far_the_first_planned_position_lies_from_the_state(ant_df_checkpoint):
+    from benchmarks.plan_fit import plan_fit
+
+    env = envs.make("antmaze-umaze-v2")
+    planner = _ant_planner(ant_df_checkpoint, env)
+    obs = [env.reset(seed=seed)[0] for seed in (0, 1, 2)]
+    states = np.stack([np.concatenate([o["achieved_goal"], o["observation"]]) for o in obs])
+    goals = np.stack([o["desired_goal"] for o in obs])
+    planner.reset(seed=0)
+    fit = plan_fit(planner, states, goals)
+    planner.reset(seed=0)
+    plan = planner.plan({"observation": states[:, 2:], "achieved_goal": states[:, :2], "desired_goal": goals})
+    first = np.linalg.norm(plan.observations[:, 0, :2] - states[:, :2], axis=-1)
+    assert fit.plans == 3 and fit.first_error_median == pytest.approx(np.median(first), rel=1e-5)
+    assert fit.first_error_median <= fit.first_error_p90 and fit.largest_step_median <= fit.largest_step_p90
+    assert "first planned position" in fit.summary()
+    with pytest.raises(ValueError, match=r"states \(N, O\) and goals"):
+        plan_fit(planner, states, goals[:2])
+
+
+def test_plan_fit_refuses_an_env_without_an_ant(ant_df_checkpoint, capsys):
+    from benchmarks.plan_fit import main
+
+    assert main(["--checkpoint", str(ant_df_checkpoint), "--env", "maze2d-umaze-v1"]) == 2
+    assert "is not an AntMaze env" in capsys.readouterr().err
