@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.protocol import Agent
-from benchmarks.variants import DF_VARIANTS, ROADMAP_VARIANTS, Variant
+from benchmarks.variants import DF_VARIANTS, DF_WALKER, DF_WALKER_LEGEND, ROADMAP_VARIANTS, Variant
 from dfplan.files import atomic_write
 from dfplan.shipped import maze_name
 from envs.antmazes import ANTMAZE_IDS
@@ -305,6 +305,24 @@ def _df_builder(**planner: Any) -> Callable[[BuildRequest], BuiltAgent]:
     return build
 
 
+def _build_df_walker(request: BuildRequest) -> BuiltAgent:
+    """AntMaze: the shipped DF planner's plans walked by the shipped walker (:data:`DF_WALKER`'s settings)."""
+    import envs
+    from agents.df_walker import load_df_walker
+
+    if request.model is None:
+        raise ValueError("df/walker needs the df agent's trained model")
+    env = envs.make(request.env_id)
+    try:
+        agent = load_df_walker(request.model.path, request.device, env=env, **DF_WALKER)
+    finally:
+        env.close()
+    walker = agent.inverse.walker
+    return BuiltAgent(agent, str(agent.device), {"planner": agent.planner_meta(), "training": training_facts(agent.meta),
+                                                 "executor": "walker", **_walker_facts(walker),
+                                                 "walker_reach": agent.inverse.reach})
+
+
 def _variant_model(template: str) -> Callable[[TrainRequest], TrainedModel]:
     """A variant's own retrained model: the file ``template`` names for the env's maze (quick preset, seed 0)."""
 
@@ -498,6 +516,9 @@ def _baseline_spec(agent: str, variant: str = "default", legend: str = "", suite
 
 AGENTS: dict[str, AgentSpec] = {
     "df": _df_spec(),
+    "df/walker": AgentSpec("df/walker", _build_df_walker, _train_df, eval_batch_size=50, variant="walker",
+                           training_env=maze_name, model_of="df", in_default_sweep=False, suites=("antmaze",),
+                           legend=DF_WALKER_LEGEND),
     **{f"df/{name}": _df_spec(name, variant) for name, variant in DF_VARIANTS.items()},
     "diffuser": _baseline_spec("diffuser"),
     "diffuser/diffused-actions": _baseline_spec("diffuser", "diffused-actions", "Diffuser executing its sampled "

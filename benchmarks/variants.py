@@ -30,6 +30,14 @@ imposed at rest, the speed penalty at weight 1, replanning every 4 steps at the 
 PRE_FAR2: dict[str, Any] = {"guidance_far": 1.0, "replan_every": 10, "replan_near": 0}
 """The shipped Large planner before it took `df/guidance-far2+replan-every7`'s settings (the lever rows
 measured on it pin these; the U-Maze and Medium planners have them)."""
+DF_WALKER: dict[str, Any] = {"inverse_lead": 15}
+"""AntMaze ``df/walker``: the shipped planner's settings, the walker shown the planned (x, y) 15 steps ahead
+(chosen on Medium diverse, seeds 1000–1019: leads 5 / 10 / 15 / 20 walked 25 / 35 / 60 / 60 % (lead 20 on
+seeds 1000–1009 only); with ``anchor_weight=100`` leads 15 / 20 walked 45 / 60 %)."""
+DF_WALKER_LEGEND = ("AntMaze: the shipped DF planner's plans walked by the shipped ant walker (the oracle's and "
+                    "the roadmap's low-level policy) towards the planned (x, y) 15 steps ahead, instead of the "
+                    "model's inverse head: the torques are not the model's (labelled, like Hierarchical Diffuser); "
+                    "it measures DF's plans against the roadmap's route with the same executor")
 VARIANT_CHECKPOINTS = "results/checkpoints/df-variants"
 """Where the retrained ablation models live (repository-relative; not in the wheel)."""
 
