@@ -199,7 +199,8 @@ def _sample(args: argparse.Namespace) -> int:
     tokens = sample(model, cond, args.horizon or model.config.horizon, from_arguments(SamplerConfig, args, "sampler"),
                     generator=generator).cpu()
     layout = model.layout
-    arrays = {"actions": layout.actions(tokens).numpy(), "observations": layout.observations(tokens).numpy()}
+    observations = layout.observations(layout.absolute(tokens, cond.cpu()))
+    arrays = {"actions": layout.actions(tokens).numpy(), "observations": observations.numpy()}
     if layout.use_reward:
         arrays["rewards"] = layout.rewards(tokens).numpy()
     _save_npz(out, arrays)

@@ -199,11 +199,13 @@ class WindowSampler:
         rewards = self.data.rewards[step_index] * real  # (B, N)
         next_obs = self.data.observations[obs_index]  # (B, N, O)
         cond = self.data.observations[self._obs_offset[episode] + start]  # (B, O)
+        cond = torch.from_numpy(cond).float()
         tokens = self.layout.to_tokens(
-            torch.from_numpy(actions).float(), torch.from_numpy(rewards).float(), torch.from_numpy(next_obs).float()
+            torch.from_numpy(actions).float(), torch.from_numpy(rewards).float(), torch.from_numpy(next_obs).float(),
+            start=cond,
         )
         mask = real.reshape(len(index), self.horizon, self.layout.frame_stack).all(-1)
-        return Window(tokens=tokens, cond=torch.from_numpy(cond).float(), mask=torch.from_numpy(mask))
+        return Window(tokens=tokens, cond=cond, mask=torch.from_numpy(mask))
 
 
 class HindsightGoals:
@@ -245,7 +247,7 @@ class HindsightGoals:
     def sample(self, batch_size: int, generator: torch.Generator) -> Window:
         window, goal = self._draw(batch_size, generator)
         if self.reward_radius:
-            window.tokens = self._relabel(window.tokens, goal)
+            window.tokens = self._relabel(window.tokens, goal, window.cond)
         window.token_cond = goal[:, None, :].expand(-1, self.windows.horizon, -1).contiguous()
         return window
 
@@ -259,11 +261,12 @@ class HindsightGoals:
         goal = self.windows.observation_at(episode, start + offset)[:, : self.goal_dims]
         return window, torch.from_numpy(goal).float()
 
-    def _relabel(self, tokens: Tensor, goal: Tensor) -> Tensor:
-        """Tokens ``(B, T, D)`` with the reward channel replaced by arrival at ``goal (B, G)``."""
+    def _relabel(self, tokens: Tensor, goal: Tensor, cond: Tensor) -> Tensor:
+        """Tokens ``(B, T, D)`` with the reward channel replaced by arrival at ``goal (B, G)`` (``cond (B, O)``:
+        the windows' conditioning observations, where a ``delta_dims`` layout's positions start)."""
         layout = self.windows.layout
         steps = layout.to_steps(tokens).clone()  # (B, N, step_dim)
-        position = layout.observations(tokens)[..., : self.goal_dims]
+        position = layout.observations(layout.absolute(tokens, cond))[..., : self.goal_dims]
         arrived = (position - goal[:, None, :]).norm(dim=-1) < self.reward_radius
         steps[..., layout.action_dim] = arrived.float()
         return steps.reshape(tokens.shape)
@@ -272,7 +275,7 @@ class HindsightGoals:
         """``data`` with its rewards replaced by a sample of relabelled ones (for the normalizer's
         reward statistics: the stream's own rewards are for other goals)."""
         window, goal = self._draw(windows, torch.Generator().manual_seed(seed))
-        relabelled = self.windows.layout.rewards(self._relabel(window.tokens, goal))
+        relabelled = self.windows.layout.rewards(self._relabel(window.tokens, goal, window.cond))
         real = window.mask.repeat_interleave(self.windows.layout.frame_stack, dim=1)
         rewards = np.resize(relabelled[real].numpy().astype(np.float32), data.num_steps)  # same statistics, one per step
         return Trajectories(data.observations, data.actions, rewards, data.episode_lengths)

@@ -208,6 +208,9 @@ class DFPlanner(EpisodicAgent):
             reward_cost(self.layout)  # fail now, not at the first act
         if self.config.upright_weight:
             upright_cost(self.layout, self.config.upright_quat_at)  # the quaternion must fit the observation
+        if self.layout.delta_dims and self.config.goal_rest:
+            raise ValueError("goal_rest imposes tokens of positions; this model's tokens hold displacements "
+                             f"(delta_dims={self.layout.delta_dims}): set goal_rest=0")
         if self.config.anchor_weight and self.config.anchor_dims > self.layout.obs_dim:
             raise ValueError(f"anchor_dims={self.config.anchor_dims} exceeds the observation's {self.layout.obs_dim} entries")
         if self.config.warm_start and self.config.replan_every % self.layout.frame_stack:
@@ -415,7 +418,8 @@ class DFPlanner(EpisodicAgent):
         return max(1, min(cap, math.ceil((cfg.episode_steps - steps_done) / fs)))
 
     def _cost(self, goals: torch.Tensor | None, states: torch.Tensor):
-        """The guidance cost: the task's (guidance), plus the upright and anchor penalties when weighted."""
+        """The guidance cost on raw tokens: the task's (guidance), plus the upright and anchor penalties when
+        weighted; a ``delta_dims`` model's displacements are summed into positions from ``states`` first."""
         cfg = self.config
         terms = [(1.0, self._task_cost(goals))]
         if cfg.upright_weight:
@@ -426,8 +430,12 @@ class DFPlanner(EpisodicAgent):
         if not terms:
             return None
         if len(terms) == 1 and terms[0][0] == 1.0:
-            return terms[0][1]
-        return lambda tokens: sum(weight * term(tokens) for weight, term in terms)
+            cost = terms[0][1]
+        else:
+            cost = lambda tokens: sum(weight * term(tokens) for weight, term in terms)  # noqa: E731
+        if not self.layout.delta_dims:
+            return cost
+        return lambda tokens: cost(self.layout.absolute(tokens, states))  # costs read positions
 
     def _task_cost(self, goals: torch.Tensor | None):
         cfg = self.config
@@ -558,7 +566,8 @@ class DFPlanner(EpisodicAgent):
                  scores: torch.Tensor | None) -> Plan:
         layout = self.layout
         rewards = layout.rewards(tokens)
-        return Plan(start=states.cpu().numpy(), observations=layout.observations(tokens).cpu().numpy(),
+        observations = layout.observations(layout.absolute(tokens, states))  # positions, also from displacements
+        return Plan(start=states.cpu().numpy(), observations=observations.cpu().numpy(),
                     actions=layout.actions(tokens).cpu().numpy(),
                     rewards=None if rewards is None else rewards.cpu().numpy(),
                     goal=None if goals is None else goals.cpu().numpy(),
@@ -573,8 +582,9 @@ class DFPlanner(EpisodicAgent):
         steps = h * fs
         actions = np.stack(env.actions[-steps:])
         next_obs = np.stack(env.observations[-steps:])
+        start = torch.from_numpy(env.observations[-steps - 1])[None]
         tokens = self.layout.to_tokens(torch.from_numpy(actions)[None], None if not self.layout.use_reward
-                                       else torch.zeros(1, steps), torch.from_numpy(next_obs)[None])[0]
+                                       else torch.zeros(1, steps), torch.from_numpy(next_obs)[None], start)[0]
         return h, tokens.numpy(), env.observations[-steps - 1]
 
     def _replan(self, indices: list[int], states: np.ndarray, goals: np.ndarray | None) -> None:

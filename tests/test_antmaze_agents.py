@@ -178,8 +178,7 @@ def test_ant_roadmap_walks_along_the_learned_route_and_meets_the_protocol(ant_co
         AntRoadmapAgent.load(ant_cost_file.with_name("none.cost.pt"), walker=walker_file)
 
 
-@pytest.fixture(scope="module")
-def ant_df_checkpoint(walker_file, tmp_path_factory):
+def _tiny_ant_model(walker_file, folder, delta_dims=0):
     """A tiny DF model of D4RL's ant state and 8 torques, trained a few steps on collected episodes."""
     from dfplan.data import Trajectories
     from dfplan.denoisers import DenoiserConfig
@@ -194,12 +193,17 @@ def ant_df_checkpoint(walker_file, tmp_path_factory):
     states = np.concatenate([shard["xy"], shard["body"]], axis=-1).astype(np.float32)  # (E, T + 1, 29)
     data = Trajectories(observations=states.reshape(-1, 29), actions=shard["actions"].reshape(-1, 8),
                         rewards=np.zeros(400, np.float32), episode_lengths=np.full(4, 100))
-    model = ModelConfig(layout=TokenLayout(obs_dim=29, action_dim=8, use_reward=False, frame_stack=5), horizon=4,
-                        denoiser=DenoiserConfig(backbone="transformer", width=32, depth=1, heads=2))
-    folder = tmp_path_factory.mktemp("ant_df")
+    layout = TokenLayout(obs_dim=29, action_dim=8, use_reward=False, frame_stack=5, delta_dims=delta_dims)
+    model = ModelConfig(layout=layout, horizon=4, denoiser=DenoiserConfig(backbone="transformer", width=32, depth=1,
+                                                                          heads=2))
     train(model, TrainConfig(steps=20, batch_size=8, warmup_steps=2, checkpoint_every=20, device="cpu"), data,
           folder, progress=False)
     return folder / "checkpoint.pt"
+
+
+@pytest.fixture(scope="module")
+def ant_df_checkpoint(walker_file, tmp_path_factory):
+    return _tiny_ant_model(walker_file, tmp_path_factory.mktemp("ant_df"))
 
 
 def _ant_planner(checkpoint, env=None):
@@ -463,3 +467,29 @@ def test_plan_fit_refuses_an_env_without_an_ant(ant_df_checkpoint, capsys):
 
     assert main(["--checkpoint", str(ant_df_checkpoint), "--env", "maze2d-umaze-v1"]) == 2
     assert "is not an AntMaze env" in capsys.readouterr().err
+
+
+def test_a_displacement_model_plans_positions_from_where_the_ant_is_and_is_guided_on_them(walker_file,
+                                                                                        tmp_path):
+    from dfplan import DFPlanner
+    from dfplan.costs import goal_cost
+
+    checkpoint = _tiny_ant_model(walker_file, tmp_path, delta_dims=2)
+    env = envs.make("antmaze-umaze-v2")
+    planner = _ant_planner(checkpoint, env)
+    assert planner.layout.delta_dims == 2
+    obs, _ = env.reset(seed=0)
+    planner.reset(seed=0)
+    plan = planner.plan(obs)
+    start = np.concatenate([obs["achieved_goal"], obs["observation"]])
+    moves = planner.layout.observations(torch.from_numpy(plan.tokens))[0, :, :2].numpy()  # stored displacements
+    np.testing.assert_allclose(plan.observations[0, :, :2], start[:2] + np.cumsum(moves, 0), atol=1e-4)
+    tokens, states = torch.from_numpy(plan.tokens), torch.from_numpy(start[None].astype(np.float32))
+    goal = torch.from_numpy(obs["desired_goal"][None].astype(np.float32))
+    guided = planner.with_config(dataclasses.replace(planner.config, guidance="goal"))
+    on_positions = goal_cost(planner.layout, goal, 0.0, 0.5)(planner.layout.absolute(tokens, states))
+    torch.testing.assert_close(guided._cost(goal, states)(tokens), on_positions)
+    action = planner.act(obs)
+    assert action.shape == (8,) and np.all(np.isfinite(action))
+    with pytest.raises(ValueError, match="set goal_rest=0"):
+        DFPlanner.load(checkpoint, guidance="learned", goal_rest=1.0, cost_model=str(checkpoint))

@@ -99,3 +99,40 @@ def test_normalizer_fits_the_data_and_round_trips(mode):
         assert all_actions.min().item() == pytest.approx(-1) and all_actions.max().item() == pytest.approx(1)
     with pytest.raises(ValueError, match="valid: gaussian, minmax"):
         Normalizer(layout, "robust")
+
+
+def test_a_delta_layout_stores_per_step_displacements_and_sums_them_back_from_the_start():
+    layout = TokenLayout(obs_dim=3, action_dim=1, use_reward=False, frame_stack=2, delta_dims=2)
+    actions, obs, start = torch.randn(2, 4, 1), torch.randn(2, 4, 3), torch.randn(2, 3)
+    tokens = layout.to_tokens(actions, None, obs, start)
+    stored = layout.observations(tokens)
+    torch.testing.assert_close(stored[:, 0, :2], obs[:, 0, :2] - start[:, :2])  # the first step's from the start
+    torch.testing.assert_close(stored[:, 1:, :2], obs[:, 1:, :2] - obs[:, :-1, :2])
+    torch.testing.assert_close(stored[..., 2], obs[..., 2])  # entries past delta_dims as they are
+    torch.testing.assert_close(layout.observations(layout.absolute(tokens, start)), obs)
+    torch.testing.assert_close(layout.actions(layout.absolute(tokens, start)), actions)
+    plain = TokenLayout(obs_dim=3, action_dim=1, use_reward=False, frame_stack=2)
+    assert plain.absolute(tokens, start) is tokens
+    with pytest.raises(ValueError, match="needs start"):
+        layout.to_tokens(actions, None, obs)
+    with pytest.raises(ValueError, match="start must be"):
+        layout.absolute(tokens, start[:, :2])
+    with pytest.raises(ValueError, match="delta_dims must be in"):
+        TokenLayout(obs_dim=3, action_dim=1, delta_dims=4)
+
+
+def test_delta_windows_start_from_their_conditioning_observation_and_the_normalizer_keeps_both_scales():
+    data = tagged_episodes()
+    layout = TokenLayout(obs_dim=2, action_dim=1, frame_stack=2, delta_dims=1)
+    window = WindowSampler(data, layout, horizon=2).get(np.array([0, 3]))  # episode 0 from steps 0 and 3
+    absolute = layout.observations(layout.absolute(window.tokens, window.cond))
+    torch.testing.assert_close(absolute[:, :, 0], torch.tensor([[1.0, 2, 3, 4], [4, 5, 6, 7]]))
+    torch.testing.assert_close(layout.observations(window.tokens)[:, :, 0], torch.ones(2, 4))  # one unit a step
+    normalizer = Normalizer(layout, "gaussian").fit(data)
+    loc, scale = normalizer.obs_stats()  # the conditioning observation: positions as they are
+    np.testing.assert_allclose(loc.numpy(), data.observations.mean(0), rtol=1e-5)
+    step_obs = slice(layout.action_dim + 1, layout.step_dim)
+    np.testing.assert_allclose(normalizer.step_loc[step_obs][0].item(), 1.0)  # every in-episode step moves 1
+    assert normalizer.step_scale[step_obs][0].item() == 1.0  # no spread: scale 1 (never across episodes: +93)
+    obs = torch.from_numpy(data.observations[:3])
+    torch.testing.assert_close(normalizer.unnormalize_obs(normalizer.normalize_obs(obs)), obs)
