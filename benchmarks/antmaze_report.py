@@ -49,6 +49,17 @@ def _walker(row: ResultRow) -> str:
     return f"{walker.get('budget')} ({lineage}{walker.get('preset')})"
 
 
+def _variants(rows: list[ResultRow]) -> list[str]:
+    """A line per variant row label: what the variant is (the registry's legend; an ``eval --variant`` row
+    is described in docs/antmaze.md)."""
+    from benchmarks.registry import AGENTS
+
+    labels = sorted({(_label(row), f"{row.agent}/{row.variant}") for row in rows if row.variant != "default"})
+    return [f"- **{label}**: " + (AGENTS[name].legend if name in AGENTS and AGENTS[name].legend
+                                  else "a labelled `benchmarks eval --variant` row (docs/antmaze.md)")
+            for label, name in labels]
+
+
 def _table(rows: list[ResultRow], cell) -> list[str]:
     lines = ["| agent | " + " | ".join(SHORT[env] for env in ANTMAZE_IDS) + " |",
              "|---|" + "---|" * len(ANTMAZE_IDS)]
@@ -72,6 +83,7 @@ def report_text(rows: list[ResultRow], published: dict) -> str:
              "100 × success (within 0.5 of the goal before 700 / 1000 steps).", "",
              "## Score (100 × success)", "",
              *_table(rows, lambda r: f"{r.score_mean:.1f} ± {r.score_sem:.1f}"), "",
+             *([*_variants(rows), ""] if _variants(rows) else []),
              "## Time to the goal (env steps to the first arrival, successful episodes)", "",
              *_table(rows, lambda r: "—" if r.first_reach_mean is None else f"{r.first_reach_mean:.0f}"), "",
              "## `act` latency (ms per env step, batch 1, median)", "",

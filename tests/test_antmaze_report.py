@@ -36,3 +36,18 @@ def test_report_tables_show_success_time_to_goal_latency_and_the_published_refer
 def test_no_antmaze_rows_is_a_clear_error():
     with pytest.raises(ValueError, match="no AntMaze rows"):
         antmaze_report.report_text([], json.loads(antmaze_report.PUBLISHED_PATH.read_text()))
+
+
+def test_variant_rows_are_explained_under_the_score_table():
+    import dataclasses
+
+    from benchmarks.variants import DF_WALKER_LEGEND
+
+    rows = [_row("df", "antmaze-medium-diverse-v2", 0.3, 700.0),
+            dataclasses.replace(_row("df", "antmaze-medium-diverse-v2", 0.47, 738.0), variant="walker"),
+            dataclasses.replace(_row("df", "antmaze-umaze-v2", 0.7, 400.0), variant="by-hand")]
+    text = antmaze_report.report_text(rows, json.loads(antmaze_report.PUBLISHED_PATH.read_text()))
+    assert "| df (walker) (100 ep.) | — | — | — | 47.0 ± 2.0 | — | — |" in text
+    assert f"- **df (walker)**: {DF_WALKER_LEGEND}" in text
+    assert "- **df (by-hand)**: a labelled `benchmarks eval --variant` row" in text
+    assert text.index("- **df (walker)**") < text.index("## Time to the goal")
