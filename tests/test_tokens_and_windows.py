@@ -131,6 +131,7 @@ def test_delta_windows_start_from_their_conditioning_observation_and_the_normali
     normalizer = Normalizer(layout, "gaussian").fit(data)
     loc, scale = normalizer.obs_stats()  # the conditioning observation: positions as they are
     np.testing.assert_allclose(loc.numpy(), data.observations.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(scale.numpy(), data.observations.std(0), rtol=1e-5)
     step_obs = slice(layout.action_dim + 1, layout.step_dim)
     np.testing.assert_allclose(normalizer.step_loc[step_obs][0].item(), 1.0)  # every in-episode step moves 1
     assert normalizer.step_scale[step_obs][0].item() == 1.0  # no spread: scale 1 (never across episodes: +93)
