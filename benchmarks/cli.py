@@ -166,9 +166,10 @@ def _train_inverse(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- evaluation
-def _load_planner(args: argparse.Namespace, env: Any = None):
-    """The DF planner of ``--checkpoint`` with the ``--planner.*`` flags; ``--executor walker``: its plans walked
-    by the ant walker (agents/df_walker.py, a labelled variant) instead of its own inverse head."""
+def load_planner(args: argparse.Namespace, env: Any = None):
+    """The DF planner of ``--checkpoint`` on ``--device`` with the ``--planner.*`` flags; ``--executor walker``: its
+    plans walked by the ant walker (agents/df_walker.py, a labelled variant) instead of its own inverse head.
+    Shared by the commands that load a planner from flags (eval, select, plan, benchmarks.plan_flips / plan_fit)."""
     from dfplan.planner import DFPlanner, PlannerConfig
 
     if args.executor == "walker":
@@ -184,7 +185,7 @@ def _load_agent(args: argparse.Namespace):
     """The evaluated agent and the facts its row records: ``(agent, train_seed, extra)``."""
     if args.agent == DF:
         env = _make_env(args.env)
-        planner = _load_planner(args, env)
+        planner = load_planner(args, env)
         env.close()
         extra = {"checkpoint": str(args.checkpoint), "planner": planner.planner_meta()}
         if args.executor != "model":
@@ -352,7 +353,7 @@ def _plan(args: argparse.Namespace) -> int:
     from envs.render import render_gif, render_png
 
     env = _make_env(args.env)
-    planner = _load_planner(args, env)
+    planner = load_planner(args, env)
     start, goal = comma_floats(args.start, "start"), comma_floats(args.goal, "goal")
     if len(start) not in (2, 4) or len(goal) != 2:
         raise ValueError("--start takes x,y or x,y,vx,vy and --goal takes x,y")

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from dfplan.config import add_arguments, from_arguments, positive_int, run_command
+from dfplan.config import add_arguments, positive_int, run_command
 
 
 @dataclass(frozen=True)
@@ -66,12 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1000, help="first reset seed (selection seeds by default); "
                                                                "also seeds the draw of dataset states")
     parser.add_argument("--json", action="store_true", help="print the measures as JSON")
+    parser.add_argument("--device", default="cpu", help="auto | cpu | cuda | cuda:N")
     add_arguments(parser, PlannerConfig, "planner")
 
     def run(args: argparse.Namespace) -> int:
         import envs
         from agents.datasets import maze_trajectories
-        from dfplan.planner import DFPlanner
+        from benchmarks.cli import load_planner
 
         if not envs.is_antmaze(args.env):
             raise ValueError(f"{args.env!r} is not an AntMaze env (the measure reads an ant's (x, y))")
@@ -80,8 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         if data is None:
             raise FileNotFoundError(f"no dataset for {args.env}: collect it first (python -m envs.ant_collect ...)")
         env = envs.make(args.env)
-        planner = DFPlanner.load(args.checkpoint, device="cpu", env=env)
-        planner = planner.with_config(from_arguments(PlannerConfig, args, "planner", planner.config))
+        planner = load_planner(args, env)
         rng = np.random.default_rng(args.seed)
         picks = rng.choice(len(data.observations), size=(2, args.states))
         planner.reset(seed=args.seed)
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.env}, from the evaluation's resets: {at_reset.summary()}")
         return 0
 
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, executor="model")  # plans only: who would execute them does not matter
     return run_command(parser, sys.argv[1:] if argv is None else argv)
 
 

@@ -18,7 +18,7 @@ import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from dfplan.config import add_arguments, from_arguments, positive_int, run_command
+from dfplan.config import add_arguments, positive_int, run_command
 
 
 @dataclass
@@ -70,6 +70,7 @@ def count_plan_flips(planner: Any, env: Any, seeds: list[int], max_steps: int | 
 
 
 def main(argv: list[str] | None = None) -> int:
+    from benchmarks.cli import EXECUTOR_FLAG
     from dfplan.planner import PlannerConfig
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.plan_flips", description=__doc__.split("\n\n")[0])
@@ -78,18 +79,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=positive_int, default=6)
     parser.add_argument("--seed", type=int, default=1000, help="first seed (selection seeds by default)")
     parser.add_argument("--json", action="store_true", help="print the counts as JSON")
+    parser.add_argument("--device", default="cpu", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--executor", **EXECUTOR_FLAG)
     add_arguments(parser, PlannerConfig, "planner")
 
     def run(args: argparse.Namespace) -> int:
         import envs
-        from dfplan.planner import DFPlanner
+        from benchmarks.cli import load_planner
 
         if not envs.is_antmaze(args.env):
             raise ValueError(f"{args.env!r} is not an AntMaze env: flips are a body's")
         warnings.filterwarnings("ignore", message=".*standard deviations from the model's training data.*")
         env = envs.make(args.env)
-        planner = DFPlanner.load(args.checkpoint, device="cpu", env=env)
-        planner = planner.with_config(from_arguments(PlannerConfig, args, "planner", planner.config))
+        planner = load_planner(args, env)
         counts = count_plan_flips(planner, env, list(range(args.seed, args.seed + args.episodes)))
         print(json.dumps(asdict(counts)) if args.json else f"{args.env}: {counts.summary()}")
         return 0
