@@ -84,3 +84,12 @@ def test_select_refuses_a_bad_grid_or_table_without_evaluating(tiny_maze_checkpo
     assert "not a selection table" in capsys.readouterr().err and corrupt.read_text() == "{"
     assert cli.main([*base, "--out", str(tmp_path / "t.json"), "--env", "maze2d-nowhere-v1"]) == 2
     assert "unknown env" in capsys.readouterr().err
+
+
+def test_an_executor_other_than_the_models_own_is_part_of_what_a_setting_is():
+    import argparse
+
+    args = argparse.Namespace(**{"planner.horizon": 4, "planner.replan_every": None, "executor": "walker"})
+    assert selection.fixed_flags(args, []) == {"planner.horizon": 4, "executor": "walker"}
+    args.executor = "model"
+    assert selection.fixed_flags(args, [("planner.horizon", [4, 8])]) == {}
