@@ -48,14 +48,15 @@ VARIANTS = sorted(path for path in (SUITE_CHECKPOINTS / "df-variants").glob("*.p
 
 @pytest.mark.parametrize("path", VARIANTS, ids=lambda p: p.stem)
 def test_shipped_variant_checkpoints_load_and_act(path):
-    """The ablation models (goal-conditioned, other token sizes) behind results rows stay loadable."""
+    """The ablation models (goal-conditioned, other token sizes, AntMaze displacements) behind results rows stay
+    loadable and act in their env."""
     assert path.stat().st_size <= 20 * 2**20
     planner = DFPlanner.load(path, device="cpu")
     env = envs.make(planner.meta["env"])
     planner.check_env(env)
     obs, _ = env.reset(seed=0)
     action = planner.act(obs)
-    assert action.shape == (2,) and np.all(np.abs(action) <= 1)
+    assert action.shape == env.action_space.shape and np.all(np.abs(action) <= 1)  # 2 forces, or an ant's 8 torques
 
 
 VIDEO = sorted((SUITE_CHECKPOINTS / "video").glob("*.pt"))
