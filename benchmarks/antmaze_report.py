@@ -74,6 +74,7 @@ def report_text(rows: list[ResultRow], published: dict) -> str:
     """The report's markdown from AntMaze rows and the published numbers."""
     if not rows:
         raise ValueError("no AntMaze rows to report")
+    variants = _variants(rows)
     budgets = sorted({(_label(r), r.extra.get("training", {}).get("budget") or "—", _walker(r), r.device) for r in rows})
     commits = sorted({r.commit for r in rows})
     lines = ["# AntMaze results", "",
@@ -83,7 +84,7 @@ def report_text(rows: list[ResultRow], published: dict) -> str:
              "100 × success (within 0.5 of the goal before 700 / 1000 steps).", "",
              "## Score (100 × success)", "",
              *_table(rows, lambda r: f"{r.score_mean:.1f} ± {r.score_sem:.1f}"), "",
-             *([*_variants(rows), ""] if _variants(rows) else []),
+             *([*variants, ""] if variants else []),
              "## Time to the goal (env steps to the first arrival, successful episodes)", "",
              *_table(rows, lambda r: "—" if r.first_reach_mean is None else f"{r.first_reach_mean:.0f}"), "",
              "## `act` latency (ms per env step, batch 1, median)", "",

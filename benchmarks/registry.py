@@ -284,9 +284,10 @@ def training_facts(meta: dict[str, Any]) -> dict[str, Any]:
     return facts
 
 
-def _df_builder(**planner: Any) -> Callable[[BuildRequest], BuiltAgent]:
+def _df_builder(executor: str = "model", **planner: Any) -> Callable[[BuildRequest], BuiltAgent]:
     """The DF planner from the trained model, its stored settings changed by ``planner``
-    (:class:`dfplan.planner.PlannerConfig` fields, nested ones partially)."""
+    (:class:`dfplan.planner.PlannerConfig` fields, nested ones partially); ``executor="walker"``: its plans
+    walked by the shipped ant walker (``agents/df_walker.py``, AntMaze's labelled ``df/walker``)."""
 
     def build(request: BuildRequest) -> BuiltAgent:
         import envs
@@ -296,31 +297,20 @@ def _df_builder(**planner: Any) -> Callable[[BuildRequest], BuiltAgent]:
             raise ValueError("the df agent needs a trained model")
         env = envs.make(request.env_id)
         try:
-            agent = DFPlanner.load(request.model.path, request.device, env=env, **planner)
+            if executor == "walker":
+                from agents.df_walker import load_df_walker
+
+                agent = load_df_walker(request.model.path, request.device, env=env, **planner)
+            else:
+                agent = DFPlanner.load(request.model.path, request.device, env=env, **planner)
         finally:
             env.close()
-        return BuiltAgent(agent, str(agent.device), {"planner": agent.planner_meta(),
-                                                     "training": training_facts(agent.meta)})
+        extra = {"planner": agent.planner_meta(), "training": training_facts(agent.meta)}
+        if executor == "walker":
+            extra.update(executor="walker", **_walker_facts(agent.inverse.walker), walker_reach=agent.inverse.reach)
+        return BuiltAgent(agent, str(agent.device), extra)
 
     return build
-
-
-def _build_df_walker(request: BuildRequest) -> BuiltAgent:
-    """AntMaze: the shipped DF planner's plans walked by the shipped walker (:data:`DF_WALKER`'s settings)."""
-    import envs
-    from agents.df_walker import load_df_walker
-
-    if request.model is None:
-        raise ValueError("df/walker needs the df agent's trained model")
-    env = envs.make(request.env_id)
-    try:
-        agent = load_df_walker(request.model.path, request.device, env=env, **DF_WALKER)
-    finally:
-        env.close()
-    walker = agent.inverse.walker
-    return BuiltAgent(agent, str(agent.device), {"planner": agent.planner_meta(), "training": training_facts(agent.meta),
-                                                 "executor": "walker", **_walker_facts(walker),
-                                                 "walker_reach": agent.inverse.reach})
 
 
 def _variant_model(template: str) -> Callable[[TrainRequest], TrainedModel]:
@@ -516,7 +506,7 @@ def _baseline_spec(agent: str, variant: str = "default", legend: str = "", suite
 
 AGENTS: dict[str, AgentSpec] = {
     "df": _df_spec(),
-    "df/walker": AgentSpec("df/walker", _build_df_walker, _train_df, eval_batch_size=50, variant="walker",
+    "df/walker": AgentSpec("df/walker", _df_builder("walker", **DF_WALKER), _train_df, eval_batch_size=50, variant="walker",
                            training_env=maze_name, model_of="df", in_default_sweep=False, suites=("antmaze",),
                            legend=DF_WALKER_LEGEND),
     **{f"df/{name}": _df_spec(name, variant) for name, variant in DF_VARIANTS.items()},
