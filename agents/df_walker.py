@@ -54,10 +54,15 @@ def load_df_walker(name_or_path: str | os.PathLike, device: str = "auto", env: A
     """The DF planner of ``name_or_path`` (a shipped AntMaze name or a checkpoint file) acting through the
     walker (default: the shipped one). ``overrides`` change the stored planner settings as in
     :meth:`DFPlanner.load`; the action mode is ``inverse`` (the walker aimed ``inverse_lead`` steps
-    ahead), near-goal PD tracking off (an ant has no PD law)."""
+    ahead, the default) or ``pursuit`` (aimed ``lookahead`` ahead along the planned (x, y) path, as the
+    roadmap row aims it along its route), near-goal PD tracking off (an ant has no PD law)."""
+    mode = overrides.pop("action_mode", "inverse")
+    if mode not in ("inverse", "pursuit"):
+        raise ValueError(f"the walker executes action_mode 'inverse' or 'pursuit', not {mode!r}")
     head = WalkerHead(AntWalker.load(walker or default_walker_path()), reach)
+    aim = {"pursuit_dims": 2} if mode == "pursuit" else {}
     planner = DFPlanner.load(name_or_path, device, env=env, inverse=head,
-                             **{**overrides, "action_mode": "inverse", "pd_near": 0.0})
+                             **{**overrides, **aim, "action_mode": mode, "pd_near": 0.0})
     if planner.layout.obs_dim != ANT_STATE_DIM or planner.layout.action_dim != 8:
         raise ValueError(f"{name_or_path} plans observations of size {planner.layout.obs_dim} and actions of size "
                          f"{planner.layout.action_dim}; the walker walks an ant ({ANT_STATE_DIM} / 8)")

@@ -82,6 +82,7 @@ class CostToGo(nn.Module):
         self._to_goal: dict[bytes, Tensor] = {}
         self._next_hop: dict[tuple[bytes, float], tuple[np.ndarray, np.ndarray]] = {}
         self._clearance: np.ndarray | None = None
+        self._empty: Tensor | None = None
 
     # ------------------------------------------------------------------ fitting
     @classmethod
@@ -163,15 +164,32 @@ class CostToGo(nn.Module):
         """``(W,)`` how far each node lies from the edge of the data's support: the distance to the
         centre of the nearest grid square the data left empty (a wall, or ground it never walked)."""
         if self._clearance is None:
+            nodes = self.nodes.cpu().double()
+            self._clearance = torch.cdist(nodes, self._empty_centres()).min(-1).values.numpy()
+        return self._clearance
+
+    def clearance_at(self, obs: Tensor) -> Tensor:
+        """:meth:`clearance` at any positions: ``(...)`` distances from the positions of ``obs (..., O)``
+        to the nearest grid square the data left empty, differentiable in the positions (the gradient
+        points away from that square), so a guidance cost can keep planned positions off walls."""
+        g = self.config.goal_dims
+        if obs.shape[-1] != self.obs_dim:
+            raise ValueError(f"expected observations (..., {self.obs_dim}); got {tuple(obs.shape)}")
+        positions = obs[..., :g].reshape(-1, g)
+        empty = self._empty_centres().to(positions)  # the positions' dtype and device
+        return torch.cdist(positions, empty, compute_mode="donot_use_mm_for_euclid_dist").min(-1).values.reshape(obs.shape[:-1])
+
+    def _empty_centres(self) -> Tensor:
+        """``(E, G)`` centres of the grid squares next to the roadmap's that the data left empty, with
+        one empty square all round the roadmap's grid."""
+        if self._empty is None:
             spacing = self.config.spacing
-            nodes = self.nodes.cpu().numpy().astype(np.float64)
-            keys = np.floor(nodes / spacing).astype(np.int64)
-            origin, shape = keys.min(0) - 1, keys.max(0) - keys.min(0) + 3  # one empty square all round
+            keys = np.floor(self.nodes.cpu().numpy().astype(np.float64) / spacing).astype(np.int64)
+            origin, shape = keys.min(0) - 1, keys.max(0) - keys.min(0) + 3
             occupied = np.zeros(shape, bool)
             occupied[tuple((keys - origin).T)] = True
-            empty = (np.argwhere(~occupied) + origin + 0.5) * spacing
-            self._clearance = torch.cdist(torch.from_numpy(nodes), torch.from_numpy(empty)).min(-1).values.numpy()
-        return self._clearance
+            self._empty = torch.from_numpy((np.argwhere(~occupied) + origin + 0.5) * spacing)  # float64, as clearance()'s
+        return self._empty
 
     def route_tree(self, goal: np.ndarray, keep_off: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """``(to_goal (W,), next_hop (W,))`` for routes to ``goal (G,)`` (cached per goal).

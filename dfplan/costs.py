@@ -135,3 +135,22 @@ def anchor_cost(layout: TokenLayout, start: Tensor, dims: int):
         return (first - start[:, :dims]).pow(2).sum(-1)
 
     return cost
+
+
+def clearance_cost(layout: TokenLayout, clearance: Callable[[Tensor], Tensor], margin: float):
+    """``Σ_t relu(margin − c(o_t))²``: planned positions closer than ``margin`` to the edge of the data's
+    support cost more.
+
+    ``clearance(observations (B, N, O)) -> (B, N)`` is the distance to the nearest ground the data never
+    covered (:meth:`dfplan.cost_to_go.CostToGo.clearance_at`: a wall, in a maze). A route that is shortest
+    through the data grazes the walls' corners; a point mass takes them, but an ant's legs reach about a
+    unit from its torso, and an ant that catches a wall tips over. Added to the guidance cost, this keeps
+    the sampled plan ``margin`` off the walls, as the roadmap's ``keep_off`` keeps its route.
+    """
+    if not margin > 0:
+        raise ValueError(f"the clearance margin must be > 0, got {margin}")
+
+    def cost(tokens: Tensor) -> Tensor:
+        return (margin - clearance(layout.observations(tokens))).clamp_min(0).pow(2).sum(-1)
+
+    return cost

@@ -38,7 +38,7 @@ from dfplan import scheduling
 from dfplan.checkpoint import load_checkpoint
 from dfplan.config import from_dict, merged, to_dict
 from dfplan.cost_to_go import CostToGo, load_cost_to_go
-from dfplan.costs import anchor_cost, goal_cost, reward_cost, upright_cost
+from dfplan.costs import anchor_cost, clearance_cost, goal_cost, reward_cost, upright_cost
 from dfplan.device import resolve_device
 from dfplan.inverse_dynamics import ActionHead, InverseDynamics, load_inverse_dynamics
 from dfplan.model import DiffusionForcing
@@ -48,7 +48,7 @@ from dfplan.search import SearchConfig, search
 from dfplan.shipped import checkpoint_dir, maze_name, resolve_checkpoint, shipped_names
 
 __all__ = ["ACTION_MODES", "GUIDANCE_COSTS", "DFPlanner", "Plan", "PlannerConfig", "checkpoint_dir", "maze_name",
-           "pursuit_target", "resolve_checkpoint", "shipped_names"]
+           "pursuit_index", "pursuit_target", "resolve_checkpoint", "shipped_names"]
 
 ACTION_MODES = ("diffused", "inverse", "pd", "feedforward", "pursuit")
 OUT_OF_RANGE_STD = 4.0
@@ -81,15 +81,18 @@ class PlannerConfig:
     support_margin: float = 0.2  # learned guidance: distance to the nearest roadmap node that costs nothing
     upright_weight: float = 0.0  # a body's guidance (AntMaze): weight of the penalty on planned states tipped past 60°, Σ_t relu(0.5 − up_t)² (dfplan.costs.upright_cost), added to the guidance cost (0 = off)
     upright_quat_at: int = 3  # upright_weight: where the body's orientation quaternion (w, x, y, z) starts in the observation (3 in D4RL's ant state)
+    clearance_weight: float = 0.0  # weight of the penalty on planned positions closer than clearance_margin to the edge of the data's support (a wall), Σ_t relu(margin − c_t)² with c the learned cost-to-go's clearance_at (dfplan.costs.clearance_cost), added to the guidance cost (0 = off)
+    clearance_margin: float = 1.6  # clearance_weight: the clearance that costs nothing (units of position; 1.6 = the ant roadmap's keep_off)
     anchor_weight: float = 0.0  # weight of the penalty on the first planned state's distance from the current one, ‖ô_{t+1}[:anchor_dims] − o_t[:anchor_dims]‖² (dfplan.costs.anchor_cost), added to the guidance cost (0 = off): a plan drawn from where the agent is
     anchor_dims: int = 2  # anchor_weight: how many leading observation entries are anchored (2: the (x, y) of an AntMaze or Maze2D state)
-    action_mode: str = "pd"  # pd (track planned [position, velocity]: obs[:A], obs[A:2A]) | feedforward (the planned action plus that PD correction) | pursuit (follow the planned path: PD onto the planned position `lookahead` ahead) | diffused (execute the planned actions) | inverse (the learned inverse-dynamics head from the actual observation to the planned one inverse_lead steps ahead: the model's actions, closed loop, no gains)
+    action_mode: str = "pd"  # pd (track planned [position, velocity]: obs[:A], obs[A:2A]) | feedforward (the planned action plus that PD correction) | pursuit (follow the planned path: PD onto the planned position `lookahead` ahead, or the action head aimed there: pursuit_dims) | diffused (execute the planned actions) | inverse (the learned inverse-dynamics head from the actual observation to the planned one inverse_lead steps ahead: the model's actions, closed loop, no gains)
     inverse_model: str = ""  # inverse: the inverse-dynamics file ('' = <checkpoint>.inverse.pt; looked up like cost_model)
     inverse_lead: int = 20  # inverse: aim at the planned observation this many steps ahead of the current step
     inverse_tempo: float = 1.0  # inverse: ask the head to reach that observation in lead / tempo steps (> 1 = the plan's route, faster than the plan's pace)
     tempo_fade: float = 0.0  # inverse_tempo fades to 1 near the goal: 1 + (tempo − 1)·(1 − exp(−d / tempo_fade)) at distance d (0 = the same tempo everywhere)
     pd_near: float = 0.0  # inverse: within this distance of obs['desired_goal'], track the plan by PD (kp, kd) instead of the inverse head (0 = off): the plan's next state, not one 20 steps ahead
     lookahead: float = 0.5  # pursuit: how far ahead along the planned path to aim (units of position)
+    pursuit_dims: int = 0  # pursuit: 0 = PD onto the planned position (a point mass, position = obs[:A]); k > 0 = follow the path in obs[:k] (2: an ant's (x, y)) and aim the action head (the inverse-dynamics model, or a given one such as the ant walker) at the planned state there
     kp: float = 10.0  # pd: position gain
     kd: float = 1.0  # pd: velocity gain
     goal_rest: float = 0.0  # learned guidance: condition the plan on the goal at rest (replacement, as Diffuser imposes its goal) from the token where the cost-to-go says the agent arrives, ceil(goal_rest · steps-to-go / frame_stack) + rest_margin, on (0 = off; 1 = at the data's median speed): the stop that data which never rests does not teach, planned by the model up to it
@@ -128,6 +131,10 @@ class PlannerConfig:
             raise ValueError("support_weight and support_margin must be >= 0")
         if not self.upright_weight >= 0 or self.upright_quat_at < 0:
             raise ValueError("upright_weight and upright_quat_at must be >= 0 (upright_weight 0 = off)")
+        if self.pursuit_dims < 0:
+            raise ValueError(f"pursuit_dims must be >= 0 (0 = the action's size), got {self.pursuit_dims}")
+        if not (self.clearance_weight >= 0 and self.clearance_margin > 0):
+            raise ValueError("clearance_weight must be >= 0 (0 = off) and clearance_margin > 0")
         if not self.anchor_weight >= 0 or self.anchor_dims < 1:
             raise ValueError("anchor_weight must be >= 0 (0 = off) and anchor_dims >= 1")
         if self.search.width and (self.candidates > 1 or self.warm_start or self.guidance == "none"):
@@ -179,11 +186,17 @@ def pursuit_target(path: np.ndarray, position: np.ndarray, lookahead: float, pro
     """Pure pursuit of a planned path ``(N, A)``: from the planned point nearest ``position (A,)`` at or
     after index ``progress`` (so the path is followed forwards), the first later point at least
     ``lookahead`` away, else the path's last point (its arrival). Returns (target, new progress)."""
+    index, progress = pursuit_index(path, position, lookahead, progress)
+    return path[index], progress
+
+
+def pursuit_index(path: np.ndarray, position: np.ndarray, lookahead: float, progress: int = 0) -> tuple[int, int]:
+    """:func:`pursuit_target`'s choice as an index into ``path``: (target index, new progress)."""
     distance = np.linalg.norm(path[progress:] - position, axis=-1)
     nearest = int(distance.argmin())
     ahead = np.flatnonzero(distance[nearest:] >= lookahead)
-    target = path[progress + nearest + ahead[0]] if len(ahead) else path[-1]
-    return target, progress + nearest
+    index = progress + nearest + int(ahead[0]) if len(ahead) else len(path) - 1
+    return index, progress + nearest
 
 
 class DFPlanner(EpisodicAgent):
@@ -215,7 +228,11 @@ class DFPlanner(EpisodicAgent):
             raise ValueError(f"anchor_dims={self.config.anchor_dims} exceeds the observation's {self.layout.obs_dim} entries")
         if self.config.warm_start and self.config.replan_every % self.layout.frame_stack:
             raise ValueError(f"warm_start needs replan_every to be a multiple of frame_stack ({self.layout.frame_stack})")
-        if self.config.action_mode in ("pd", "feedforward", "pursuit") and self.layout.obs_dim < 2 * self.layout.action_dim:
+        pd_law = self.config.action_mode in ("pd", "feedforward") or (self.config.action_mode == "pursuit"
+                                                                          and not self.config.pursuit_dims)
+        if self.config.pursuit_dims > self.layout.obs_dim:
+            raise ValueError(f"pursuit_dims={self.config.pursuit_dims} exceeds the observation's {self.layout.obs_dim} entries")
+        if pd_law and self.layout.obs_dim < 2 * self.layout.action_dim:
             raise ValueError(f"action_mode={self.config.action_mode!r} needs observations [position (A), velocity (A), ...]; use 'diffused'")
         self.device = next(model.parameters()).device
         self.token_cond = token_cond  # "goal": a goal-conditioned denoiser (trained with --goal-conditioned)
@@ -224,10 +241,11 @@ class DFPlanner(EpisodicAgent):
                              f"(token_cond_dim={model.config.token_cond_dim}, token_cond={token_cond!r}); "
                              "only goal-conditioned models (token_cond='goal') plan")
         self.cost_to_go = cost_to_go
-        if self.config.guidance == "learned" and cost_to_go is None:
+        if (self.config.guidance == "learned" or self.config.clearance_weight) and cost_to_go is None:
             self.cost_to_go = self._load_cost_to_go()
         self.inverse = inverse
-        if self.config.action_mode == "inverse" and inverse is None:
+        head_driven = self.config.action_mode == "inverse" or (self.config.action_mode == "pursuit" and self.config.pursuit_dims)
+        if head_driven and inverse is None:
             self.inverse = self._load_inverse()
         self.action_low = np.broadcast_to(np.asarray(action_low, np.float32), (self.layout.action_dim,)).copy()
         self.action_high = np.broadcast_to(np.asarray(action_high, np.float32), (self.layout.action_dim,)).copy()
@@ -418,12 +436,14 @@ class DFPlanner(EpisodicAgent):
         return max(1, min(cap, math.ceil((cfg.episode_steps - steps_done) / fs)))
 
     def _cost(self, goals: torch.Tensor | None, states: torch.Tensor):
-        """The guidance cost on raw tokens: the task's (guidance), plus the upright and anchor penalties when
+        """The guidance cost on raw tokens: the task's (guidance), plus the upright, clearance and anchor penalties when
         weighted; a ``delta_dims`` model's displacements are summed into positions from ``states`` first."""
         cfg = self.config
         terms = [(1.0, self._task_cost(goals))]
         if cfg.upright_weight:
             terms.append((cfg.upright_weight, upright_cost(self.layout, cfg.upright_quat_at)))
+        if cfg.clearance_weight:
+            terms.append((cfg.clearance_weight, clearance_cost(self.layout, self.cost_to_go.clearance_at, cfg.clearance_margin)))
         if cfg.anchor_weight:
             terms.append((cfg.anchor_weight, anchor_cost(self.layout, states, cfg.anchor_dims)))
         terms = [(weight, term) for weight, term in terms if term is not None]
@@ -487,7 +507,7 @@ class DFPlanner(EpisodicAgent):
 
     def _load_cost_to_go(self) -> CostToGo:
         """The cost-to-go named by ``config.cost_model``, else ``<checkpoint>.cost.pt`` beside the checkpoint."""
-        path = self._side_file(self.config.cost_model, ".cost.pt", "guidance='learned'", "cost-to-go",
+        path = self._side_file(self.config.cost_model, ".cost.pt", "guidance='learned' or clearance_weight", "cost-to-go",
                                "python -m dfplan train-cost --data ... --out ...")
         model = load_cost_to_go(path, self.device)
         if model.obs_dim != self.layout.obs_dim:
@@ -651,6 +671,11 @@ class DFPlanner(EpisodicAgent):
             ahead = min(env.plan_index + self.config.inverse_lead - 1, len(env.plan_obs) - 1)
             lead = max(1, round((ahead - env.plan_index + 1) / tempo))
             action = self.inverse.act(state[None], env.plan_obs[ahead][None], lead)[0]
+        elif mode == "pursuit" and self.config.pursuit_dims:  # the action head aimed at the planned state there
+            along = self.config.pursuit_dims
+            ahead, env.plan_progress = pursuit_index(env.plan_obs[:, :along], state[:along], self.config.lookahead,
+                                                     env.plan_progress)
+            action = self.inverse.act(state[None], env.plan_obs[ahead][None], max(1, ahead - env.plan_index + 1))[0]
         elif mode == "pursuit":
             target, env.plan_progress = pursuit_target(env.plan_obs[:, :dims], state[:dims], self.config.lookahead,
                                                        env.plan_progress)

@@ -134,6 +134,16 @@ class MazeSpec:
         d4rl_vec = np.asarray(d4rl_vec, dtype=np.float64)
         return np.stack([d4rl_vec[..., 1], -d4rl_vec[..., 0]], axis=-1)
 
+    def wall_distance(self, xy: np.ndarray) -> np.ndarray:
+        """Distance from position(s) (x, y) to the nearest wall block (the outer walls included);
+        ``(..., 2)`` in, ``(...)`` float64 out, 0 inside a wall."""
+        xy = np.asarray(xy, dtype=np.float64)
+        if xy.shape[-1:] != (2,):
+            raise ValueError(f"positions must be (..., 2) (x, y), got shape {xy.shape}")
+        centres = self.cell_to_xy(np.argwhere(self.walls))  # (W, 2)
+        gap = np.maximum(np.abs(xy[..., None, :] - centres) - self.scale / 2, 0.0)  # per axis, outside the block
+        return np.linalg.norm(gap, axis=-1).min(-1)
+
     def free_xy(self, value: object, name: str) -> np.ndarray:
         """A pinned position (e.g. a ``reset`` option ``name``): finite (x, y) inside a free cell, as
         shape (2,) float64; else ``ValueError``."""

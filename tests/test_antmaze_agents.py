@@ -382,14 +382,14 @@ def test_plan_flips_counts_the_plans_made_before_and_after_a_flip(ant_df_checkpo
     assert counts.flipped <= 2 and "plans made before the ant's first flip" in counts.summary()
 
 
-def _walker_planner(checkpoint, walker_file, env=None):
+def _walker_planner(checkpoint, walker_file, env=None, **overrides):
     import warnings
 
     from agents.df_walker import load_df_walker
 
     warnings.filterwarnings("ignore", message=".*standard deviations from the model's training data.*")
     return load_df_walker(checkpoint, "cpu", env=env, walker=walker_file, guidance="goal", velocity_weight=0.0,
-                          horizon=4, inverse_lead=7)
+                          horizon=4, inverse_lead=7, **overrides)
 
 
 def test_df_walker_walks_the_ant_towards_the_planned_position_inverse_lead_steps_ahead(ant_df_checkpoint, walker_file):
@@ -408,6 +408,29 @@ def test_df_walker_walks_the_ant_towards_the_planned_position_inverse_lead_steps
         assert action.shape == (8,) and action.dtype == np.float32
         np.testing.assert_allclose(action, expected, atol=1e-5)
         obs, *_ = env.step(action)
+
+
+def test_df_walker_in_pursuit_aims_lookahead_ahead_along_the_planned_path(ant_df_checkpoint, walker_file):
+    from dfplan.planner import pursuit_index
+    from envs.ant_controller import WALKER_REACH
+
+    env = envs.make("antmaze-umaze-v2")
+    planner = _walker_planner(ant_df_checkpoint, walker_file, env, action_mode="pursuit", lookahead=0.3)
+    walker = AntWalker.load(walker_file)
+    assert planner.config.action_mode == "pursuit" and planner.config.pursuit_dims == 2
+    obs, _ = env.reset(seed=0)
+    planner.reset(seed=0)
+    progress = 0
+    for step in range(12):
+        action = planner.act(obs)
+        plan = planner.current_plan()[0]
+        progress = 0 if step % planner.config.replan_every == 0 else progress  # a new plan is followed from its start
+        ahead, progress = pursuit_index(plan[:, :2], obs["achieved_goal"], 0.3, progress)
+        expected = walker.act(obs["observation"], plan[ahead, :2] - obs["achieved_goal"], reach=WALKER_REACH)
+        np.testing.assert_allclose(action, expected, atol=1e-5)
+        obs, *_ = env.step(action)
+    with pytest.raises(ValueError, match="'inverse' or 'pursuit'"):
+        _walker_planner(ant_df_checkpoint, walker_file, env, action_mode="pd")
 
 
 def test_df_walker_refuses_a_model_that_does_not_plan_an_ant_and_bad_states(tiny_maze_checkpoint, ant_df_checkpoint,

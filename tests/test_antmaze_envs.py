@@ -137,6 +137,19 @@ def test_cells_are_four_units_in_the_gymnasium_robotics_frame():
     env.close()
 
 
+def test_wall_distance_is_the_gap_to_the_nearest_wall_block_and_zero_inside_one():
+    maze = ANTMAZES["medium"]  # cells of 4 units; (1, 1) free with walls at (0, 1) above and (1, 0) to its left
+    centre = maze.cell_to_xy((1, 1))
+    assert maze.wall_distance(centre) == pytest.approx(2.0)  # half a cell to the walls on two sides
+    assert maze.wall_distance(centre + np.array([0.5, 1.5])) == pytest.approx(0.5)  # 0.5 below the wall above
+    assert maze.wall_distance(maze.cell_to_xy((0, 0))) == 0.0
+    corner = maze.cell_to_xy((3, 2)) + np.array([1.0, 1.0])  # near the corner of wall (2, 3), diagonally
+    assert maze.wall_distance(corner) == pytest.approx(np.hypot(1.0, 1.0))
+    assert maze.wall_distance(np.zeros((4, 3, 2))).shape == (4, 3)
+    with pytest.raises(ValueError, match=r"\(\.\.\., 2\)"):
+        maze.wall_distance(np.zeros(3))
+
+
 def test_rgb_frames_render_headless():
     env = envs.make("antmaze-umaze-v2", render_mode="rgb_array")
     env.reset(seed=0)

@@ -96,6 +96,19 @@ def test_the_route_goes_round_the_wall_on_the_data_and_ends_at_the_goal(umaze_co
     np.testing.assert_allclose(umaze_cost.route_points(start[None], goal[None], 50.0)[0], goal, atol=1e-5)
 
 
+def test_clearance_at_matches_the_nodes_clearance_and_its_gradient_points_away_from_the_data_edge(rooms_cost):
+    nodes = torch.cat([rooms_cost.nodes, torch.zeros(len(rooms_cost.nodes), 2)], -1)
+    np.testing.assert_allclose(rooms_cost.clearance_at(nodes).numpy(), rooms_cost.clearance(), rtol=1e-5)
+    obs = torch.tensor([[[1.0, 1.0, 0.0, 0.0], [1.0, 0.15, 0.0, 0.0], [1.9, 1.0, 0.0, 0.0]]], requires_grad=True)
+    clearance = rooms_cost.clearance_at(obs)
+    assert clearance.shape == (1, 3) and clearance[0, 0] > clearance[0, 1] and clearance[0, 0] > clearance[0, 2]
+    clearance.sum().backward()
+    assert obs.grad[0, 1, 1] > 0 and obs.grad[0, 2, 0] < 0  # off the room's bottom edge: up; off its right: left
+    assert torch.all(obs.grad[..., 2:] == 0)  # positions only
+    with pytest.raises(ValueError, match="expected observations"):
+        rooms_cost.clearance_at(torch.zeros(3, 2))
+
+
 def test_keeping_off_the_edge_routes_through_nodes_farther_from_where_the_data_stops(umaze_cost):
     from envs.mazes import MAZES
 

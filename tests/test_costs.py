@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from dfplan.costs import goal_cost, reward_cost, upright_cost
+from dfplan.costs import clearance_cost, goal_cost, reward_cost, upright_cost
 from dfplan.tokens import TokenLayout
 
 LAYOUT = TokenLayout(obs_dim=4, action_dim=2, use_reward=False, frame_stack=2)
@@ -98,3 +98,18 @@ def test_upright_cost_gradient_turns_a_flipped_body_back_up():
     assert cost(x - 0.05 * grad).item() < cost(x).item()
     with pytest.raises(ValueError, match="does not fit"):
         upright_cost(LAYOUT, quat_at=3)
+
+
+def test_clearance_cost_charges_only_planned_positions_inside_the_margin_and_pushes_them_out():
+    layout = TokenLayout(action_dim=2, obs_dim=4, use_reward=False)
+    wall_at_x0 = lambda obs: obs[..., 0].abs()  # noqa: E731  distance to a wall along x = 0
+    cost = clearance_cost(layout, wall_at_x0, margin=1.0)
+    obs = torch.tensor([[[0.5, 0.0, 0.0, 0.0], [2.0, 0.0, 0.0, 0.0]]])
+    tokens = layout.to_tokens(torch.zeros(1, 2, 2), None, obs).requires_grad_()
+    value = cost(tokens)
+    assert math.isclose(value.item(), 0.25, rel_tol=1e-6)  # (1 − 0.5)²; the second step is clear: 0
+    value.sum().backward()
+    moved = layout.observations(tokens.grad)
+    assert moved[0, 0, 0] < 0 and moved[0, 1].abs().sum() == 0  # descent moves the first away from the wall
+    with pytest.raises(ValueError, match="margin must be > 0"):
+        clearance_cost(layout, wall_at_x0, margin=0.0)

@@ -157,6 +157,21 @@ def test_pursuit_aims_lookahead_ahead_along_the_plan_and_never_backwards():
     assert kept == progress  # a position behind the progress made does not send the target back
 
 
+def test_pursuit_index_names_the_point_pursuit_target_aims_at_and_bad_pursuit_dims_are_refused(tiny_maze_checkpoint):
+    from dfplan.planner import pursuit_index, pursuit_target
+
+    path = np.stack([np.linspace(0.0, 2.0, 21), np.zeros(21)], -1)
+    for position, progress in (([0.52, 0.05], 0), ([1.8, 0.0], 0), ([0.0, 0.0], 5)):
+        index, moved = pursuit_index(path, np.array(position), 0.5, progress)
+        target, same = pursuit_target(path, np.array(position), 0.5, progress)
+        assert np.array_equal(path[index], target) and moved == same
+    with pytest.raises(ValueError, match="pursuit_dims must be >= 0"):
+        dataclasses.replace(FAST, pursuit_dims=-1)
+    with pytest.raises(ValueError, match="pursuit_dims=9 exceeds"):
+        DFPlanner.load(tiny_maze_checkpoint, device="cpu", config=dataclasses.replace(FAST, action_mode="pursuit",
+                                                                                       pursuit_dims=9))
+
+
 def test_goal_hold_brakes_onto_the_goal_only_inside_its_radius(tiny_maze_checkpoint):
     obs, _ = envs.make("maze2d-umaze-v1").reset(seed=0)
     position, velocity = obs["observation"][:2], np.array([0.3, -0.2], np.float32)

@@ -7,13 +7,14 @@ import pytest
 
 from benchmarks.evaluate import run_lockstep
 from benchmarks.trace import (
+    FLIP_WINDOW,
     STALL_WINDOW,
     failure_summary,
     trace_episode,
     trace_records,
     write_trace,
 )
-from envs.antmazes import ANT_BODY_DIM
+from envs.antmazes import ANT_BODY_DIM, get_antmaze_spec
 from envs.scoring import EpisodeMetrics
 
 UPRIGHT = np.array([1.0, 0.0, 0.0, 0.0])
@@ -40,10 +41,13 @@ def test_failed_ant_episodes_are_told_apart_as_flipped_stalled_or_timed_out():
     env = "antmaze-umaze-v2"
     flipped = trace_episode(env, 0, failed(300), ant_path(walk(0.01), flip_at=120))
     assert (flipped["kind"], flipped["flip_step"]) == ("flipped", 120)
+    window = walk(0.01)[120 - FLIP_WINDOW : 121]
+    assert flipped["flip_wall_distance"] == pytest.approx(get_antmaze_spec(env).maze.wall_distance(window).min(), abs=1e-3)
     stalled = walk(0.02)
     stalled[-STALL_WINDOW - 1 :] = stalled[-STALL_WINDOW - 1]  # stands still for its last steps
     record = trace_episode(env, 1, failed(300), ant_path(stalled))
     assert record["kind"] == "stalled" and record["moved_last"] == 0.0 and record["flip_step"] is None
+    assert record["flip_wall_distance"] is None
     slow = trace_episode(env, 2, failed(300), ant_path(walk(0.02)))
     assert slow["kind"] == "timed_out" and slow["min_goal_distance"] == pytest.approx(4.0)
     assert slow["end_xy"] == [6.0, 0.0] and len(slow["path"]) == 31
@@ -56,6 +60,7 @@ def test_successes_have_no_failure_kind_and_the_summary_counts_failures():
     flipped = trace_episode(env, 1, failed(300), ant_path(walk(0.01), flip_at=5))
     summary = failure_summary([arrived, flipped])
     assert summary.startswith("1 of 2 episodes failed: 1 flipped") and "closest approach 7.00" in summary
+    assert f"flips came within a median {flipped['flip_wall_distance']:.2f} of a wall" in summary
     assert failure_summary([arrived]) == "no failures in 1 episodes"
 
 
