@@ -1,9 +1,12 @@
-"""Do the ant's flips start in the plan? Plans holding a tipped state, counted against executed flips.
+"""Do the ant's flips start in the plan? Plans holding a tipped state, and replans that swing the aim, counted
+against executed flips.
 
 Runs a DF planner on AntMaze episodes one at a time and counts, for every plan it samples, whether
 a planned state lies on the ant's side or back (``torso_up < 0``), separately for the plans made
 before the ant's first flip (those that could have caused it) and after (a flipped ant plans from
-a flipped state). Planner settings come from the checkpoint, with ``--planner.*`` overrides.
+a flipped state), and, at every replan, whether the new plan turns the aim (its point ``inverse_lead``
+steps ahead) away from where the previous plan aimed for the same step. Planner settings come from the
+checkpoint, with ``--planner.*`` overrides.
 
     python -m benchmarks.plan_flips --checkpoint antmaze-medium-diverse-v2 --env antmaze-medium-diverse-v2 \\
         --episodes 6 --planner.upright_weight 5
@@ -17,6 +20,8 @@ import sys
 import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
+
+import numpy as np
 
 from dfplan.config import add_arguments, positive_int, run_command
 
@@ -32,28 +37,51 @@ class PlanFlips:
     tipped: int = 0
     plans_before_flip: int = 0
     tipped_before_flip: int = 0
+    replans: int = 0
+    swings: int = 0
 
     def summary(self) -> str:
         return (f"{self.tipped_before_flip} of {self.plans_before_flip} plans made before the ant's first flip hold "
-                f"a tipped state ({self.tipped} of {self.plans} in all); {self.flipped} of {self.episodes} episodes "
-                f"flipped, {self.reached} reached the goal")
+                f"a tipped state ({self.tipped} of {self.plans} in all); {self.swings} of {self.replans} replans swung "
+                f"the aim by more than {SWING_ANGLE} rad; {self.flipped} of {self.episodes} episodes flipped, "
+                f"{self.reached} reached the goal")
+
+
+SWING_ANGLE = 0.3
+"""A replan *swings* the aim when the direction from the ant to the plan's point ``inverse_lead`` steps ahead
+turns by more than this (radians, ~17°) from the previous plan's point for the same step. Within a plan the
+aim turns smoothly; a planner whose successive samples disagree turns the executor at every replan."""
+
+
+def aim_swing(old_plan: np.ndarray, new_plan: np.ndarray, position: np.ndarray, since: int, lead: int) -> float:
+    """The angle (radians) between the aims of the previous plan (made ``since`` steps ago) and the new one,
+    both at the point ``lead`` steps ahead of now, seen from the ant's (x, y) ``position``."""
+    old = old_plan[min(since + lead - 1, len(old_plan) - 1), :2] - position
+    new = new_plan[min(lead - 1, len(new_plan) - 1), :2] - position
+    return float(abs(np.angle(np.exp(1j * (np.arctan2(new[1], new[0]) - np.arctan2(old[1], old[0]))))))
 
 
 def count_plan_flips(planner: Any, env: Any, seeds: list[int], max_steps: int | None = None) -> PlanFlips:
-    """Run ``planner`` (a DF planner on an AntMaze env, one episode per seed) and count tipped plans and flips."""
+    """Run ``planner`` (a DF planner on an AntMaze env, one episode per seed) and count tipped plans, replans that
+    swing the aim (:data:`SWING_ANGLE`) and flips."""
     from envs.antmazes import torso_up
 
     counts = PlanFlips()
     for seed in seeds:
         obs, info = env.reset(seed=seed)
         planner.reset(seed=seed)
-        last_plan, flipped, step = None, False, 0
+        last_plan, flipped, step, planned_at = None, False, 0, 0
         while True:
+            position = np.asarray(obs["achieved_goal"], np.float64)
             obs, _, terminated, truncated, info = env.step(planner.act(obs))
             step += 1
             plan = planner.current_plan()[0]
             if plan is not None and plan is not last_plan:
-                last_plan, tipped = plan, bool((torso_up(plan[:, 2:]) < 0).any())
+                if last_plan is not None:
+                    counts.replans += 1
+                    swing = aim_swing(last_plan, plan, position, step - planned_at, planner.config.inverse_lead)
+                    counts.swings += swing > SWING_ANGLE
+                last_plan, tipped, planned_at = plan, bool((torso_up(plan[:, 2:]) < 0).any()), step
                 counts.plans += 1
                 counts.tipped += tipped
                 if not flipped:

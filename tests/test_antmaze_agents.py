@@ -380,6 +380,18 @@ def test_plan_flips_counts_the_plans_made_before_and_after_a_flip(ant_df_checkpo
     assert counts.episodes == 2 and counts.plans == 6 and planner.current_plan()[0].shape[-1] == 29
     assert counts.plans_before_flip <= counts.plans and counts.tipped_before_flip <= counts.tipped <= counts.plans
     assert counts.flipped <= 2 and "plans made before the ant's first flip" in counts.summary()
+    assert counts.replans == counts.plans - counts.episodes and 0 <= counts.swings <= counts.replans
+
+
+def test_a_replan_swings_the_aim_when_the_new_plans_point_lead_steps_ahead_lies_in_another_direction():
+    from benchmarks.plan_flips import SWING_ANGLE, aim_swing
+
+    east = np.stack([np.arange(30) * 0.1, np.zeros(30)], -1)  # a plan walking east at 0.1 a step
+    here = np.zeros(2)
+    assert aim_swing(east, east[5:], here, since=5, lead=10) == pytest.approx(0.0)  # the same route: no swing
+    north = np.stack([np.zeros(30), np.arange(30) * 0.1], -1)
+    assert aim_swing(east, north, here, since=5, lead=10) == pytest.approx(np.pi / 2) and np.pi / 2 > SWING_ANGLE
+    assert aim_swing(east, -east, here, since=29, lead=10) == pytest.approx(np.pi)  # past the old plan's end: its last point
 
 
 def _walker_planner(checkpoint, walker_file, env=None, **overrides):
