@@ -84,7 +84,8 @@ class PlannerConfig:
     clearance_weight: float = 0.0  # weight of the penalty on planned positions closer than clearance_margin to the edge of the data's support (a wall), Σ_t relu(margin − c_t)² with c the learned cost-to-go's clearance_at (dfplan.costs.clearance_cost), added to the guidance cost (0 = off)
     clearance_margin: float = 1.6  # clearance_weight: the clearance that costs nothing (units of position; 1.6 = the ant roadmap's keep_off)
     anchor_weight: float = 0.0  # weight of the penalty on the first planned state's distance from the current one, ‖ô_{t+1}[:anchor_dims] − o_t[:anchor_dims]‖² (dfplan.costs.anchor_cost), added to the guidance cost (0 = off): a plan drawn from where the agent is
-    anchor_dims: int = 2  # anchor_weight: how many leading observation entries are anchored (2: the (x, y) of an AntMaze or Maze2D state)
+    anchor_dims: int = 2  # anchor_weight, agreement_weight: how many leading observation entries are the position compared (2: the (x, y) of an AntMaze or Maze2D state)
+    agreement_weight: float = 0.0  # candidates > 1: rank them by cost + w · mean_t ‖ô_t[:anchor_dims] − ô'_t[:anchor_dims]‖², ô' the unexecuted rest of the previous plan over the steps both cover (0 = off): successive plans that agree, so the executor is not turned at every replan
     action_mode: str = "pd"  # pd (track planned [position, velocity]: obs[:A], obs[A:2A]) | feedforward (the planned action plus that PD correction) | pursuit (follow the planned path: PD onto the planned position `lookahead` ahead, or the action head aimed there: pursuit_dims) | diffused (execute the planned actions) | inverse (the learned inverse-dynamics head from the actual observation to the planned one inverse_lead steps ahead: the model's actions, closed loop, no gains)
     inverse_model: str = ""  # inverse: the inverse-dynamics file ('' = <checkpoint>.inverse.pt; looked up like cost_model)
     inverse_lead: int = 20  # inverse: aim at the planned observation this many steps ahead of the current step
@@ -137,6 +138,9 @@ class PlannerConfig:
             raise ValueError("clearance_weight must be >= 0 (0 = off) and clearance_margin > 0")
         if not self.anchor_weight >= 0 or self.anchor_dims < 1:
             raise ValueError("anchor_weight must be >= 0 (0 = off) and anchor_dims >= 1")
+        if not self.agreement_weight >= 0 or (self.agreement_weight and (self.candidates < 2 or self.search.width)):
+            raise ValueError("agreement_weight must be >= 0 (0 = off) and ranks candidates: set candidates >= 2 "
+                             "(and search.width=0)")
         if self.search.width and (self.candidates > 1 or self.warm_start or self.guidance == "none"):
             raise ValueError("search replaces candidates and needs a guidance cost and no warm_start: "
                              "set candidates=1, warm_start=0 and a guidance other than 'none'")
@@ -516,9 +520,11 @@ class DFPlanner(EpisodicAgent):
 
     def _sample(self, states: torch.Tensor, goals: torch.Tensor | None, horizon: int,
                 context: torch.Tensor | None, cond: torch.Tensor | None = None,
-                init: torch.Tensor | None = None, kept: int = 0, on_row=None) -> Plan:
+                init: torch.Tensor | None = None, kept: int = 0, on_row=None,
+                previous: torch.Tensor | None = None) -> Plan:
         """Sample (the best of ``candidates``) plans; ``init`` with ``kept > 0``: warm-start
-        from the first ``kept`` tokens of ``init (B, horizon, D)``."""
+        from the first ``kept`` tokens of ``init (B, horizon, D)``; ``previous`` (``agreement_weight``): the
+        previous plans' positions the candidates are also ranked by their agreement with."""
         cfg, n = self.config, self.config.candidates
         cond = states if cond is None else cond
         rep = (lambda t: None if t is None else t.repeat_interleave(n, dim=0)) if n > 1 else (lambda t: t)
@@ -549,9 +555,20 @@ class DFPlanner(EpisodicAgent):
         if n > 1 or cost is not None:
             with torch.no_grad():
                 scores = cost(tokens) if cost is not None else torch.zeros(len(tokens), device=tokens.device)
-            best = scores.view(-1, n).argmin(-1) + torch.arange(len(states), device=tokens.device) * n
+                rank = scores if previous is None else scores + cfg.agreement_weight * self._disagreement(
+                    tokens, rep(states), rep(previous))
+            best = rank.view(-1, n).argmin(-1) + torch.arange(len(states), device=tokens.device) * n
             tokens, scores = tokens[best], scores[best]
         return self._as_plan(states, goals, tokens, scores)
+
+    def _disagreement(self, tokens: torch.Tensor, states: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        """``(B,)`` mean squared distance between the planned positions of raw ``tokens`` and ``previous``
+        ``(B, S, P)`` over the steps both cover (NaN in ``previous``: not covered; 0 where none is)."""
+        planned = self.layout.observations(self.layout.absolute(tokens, states))
+        steps = min(planned.shape[1], previous.shape[1])
+        gap = (planned[:, :steps, : previous.shape[-1]] - previous[:, :steps]).pow(2).sum(-1)  # (B, S)
+        covered = ~torch.isnan(gap)
+        return torch.where(covered, gap, 0.0).sum(-1) / covered.sum(-1).clamp_min(1)
 
     def _rest_tokens(self, states: torch.Tensor, goals: torch.Tensor,
                      horizon: int) -> tuple[torch.Tensor, torch.Tensor] | tuple[None, None]:
@@ -630,15 +647,28 @@ class DFPlanner(EpisodicAgent):
                     shift = env.plan_index // self.layout.frame_stack
                     init[row, :kept] = env.plan_tokens[shift : shift + kept]
                 init = self._tensor(init)
+            previous = self._previous_positions(members, horizon) if self.config.agreement_weight else None
             plan = self._sample(self._tensor(states[members]), None if goals is None else self._tensor(goals[members]),
                                 horizon, context, cond=self._tensor(np.stack([contexts[i][1] for i in members])),
-                                init=init, kept=kept)
+                                init=init, kept=kept, previous=previous)
             for row, i in enumerate(members):
                 env = self._envs[i]
                 env.plan_obs, env.plan_actions, env.plan_index = plan.observations[row], plan.actions[row], 0
                 env.plan_progress = 0
                 env.plan_tokens = plan.tokens[row]
         self.timer.replan(1000 * (time.perf_counter() - began) / len(indices))
+
+    def _previous_positions(self, members: list[int], horizon: int) -> torch.Tensor | None:
+        """``agreement_weight``: the unexecuted rest of each env's previous plan, ``(B, horizon · frame_stack, P)``
+        positions (``P = anchor_dims``), NaN past its end or where there was none; None when no env has one."""
+        steps, dims = horizon * self.layout.frame_stack, self.config.anchor_dims
+        out = np.full((len(members), steps, dims), np.nan, np.float32)
+        for row, i in enumerate(members):
+            env = self._envs[i]
+            if env.plan_obs is not None:
+                rest = env.plan_obs[env.plan_index : env.plan_index + steps, :dims]
+                out[row, : len(rest)] = rest
+        return None if np.isnan(out).all() else self._tensor(out)
 
     def _replan_intervals(self, states: np.ndarray, goals: np.ndarray | None) -> np.ndarray:
         """Per-env replanning interval ``(B,)``: ``replan_near`` within ``velocity_radius`` of the goal, else ``replan_every``."""

@@ -59,6 +59,42 @@ def test_acts_on_a_batch_from_a_vector_env(planner):
     assert plan.observations.shape == (3, 40, 4) and plan.actions.shape == (3, 40, 2) and plan.goal.shape == (3, 2)
 
 
+def test_a_batch_rows_plan_does_not_depend_on_the_other_rows(planner):
+    env = envs.make("maze2d-umaze-v1")
+    first, second, third = (env.reset(seed=seed)[0] for seed in (0, 1, 2))
+
+    def plan_of_first(other):
+        batch = {key: np.stack([first[key], other[key]]) for key in first}
+        planner.reset(seed=0)
+        return planner.plan(batch).observations[0]
+
+    # guided sampling differentiates a batch's summed cost: each row's gradient must stay its own
+    np.testing.assert_array_equal(plan_of_first(second), plan_of_first(third))
+
+
+def test_agreement_weight_picks_the_candidate_closest_to_the_rest_of_the_previous_plan(tiny_maze_checkpoint):
+    def disagreement_at_second_plan(weight):
+        config = dataclasses.replace(FAST, candidates=4, agreement_weight=weight)
+        planner = DFPlanner.load(tiny_maze_checkpoint, device="cpu", config=config)
+        env = envs.make("maze2d-umaze-v1")
+        obs, _ = env.reset(seed=0)
+        planner.reset(seed=0)
+        plans = []
+        for _ in range(config.replan_every + 1):  # the first plan, then the replan after replan_every steps
+            obs, *_ = env.step(planner.act(obs))
+            plans.append(planner.current_plan()[0])
+        rest, new = plans[0][config.replan_every :, :2], plans[-1][:, :2]
+        steps = min(len(rest), len(new))
+        return float(((new[:steps] - rest[:steps]) ** 2).sum(-1).mean())
+
+    # the same candidates are drawn either way (ranking draws no noise): the weighted choice agrees most
+    assert disagreement_at_second_plan(1e6) < disagreement_at_second_plan(0.0)
+    with pytest.raises(ValueError, match="agreement_weight must be >= 0"):
+        dataclasses.replace(FAST, agreement_weight=1.0)  # one candidate: nothing to rank
+    with pytest.raises(ValueError, match="agreement_weight must be >= 0"):
+        dataclasses.replace(FAST, candidates=2, agreement_weight=-1.0)
+
+
 def run(planner, seed, steps=25):
     env = envs.make("maze2d-umaze-v1")
     obs, _ = env.reset(seed=3)
