@@ -336,6 +336,31 @@ def test_learned_guidance_uses_the_cost_to_go_beside_the_checkpoint(tiny_maze_ch
         DFPlanner(model, learned)
 
 
+def test_clearance_weight_loads_the_cost_to_go_and_pushes_planned_positions_off_the_datas_edge(
+        tiny_maze_checkpoint, umaze_data, tmp_path):
+    import shutil
+
+    from dfplan.cost_to_go import CostToGo, save_cost_to_go
+
+    checkpoint = tmp_path / "maze.pt"
+    shutil.copy(tiny_maze_checkpoint, checkpoint)
+    cost_to_go = CostToGo.fit(umaze_data)
+    save_cost_to_go(tmp_path / "maze.cost.pt", cost_to_go)
+    obs, _ = envs.make("maze2d-umaze-v1").reset(seed=0)
+
+    def closeness(weight):  # how far the plan's positions reach inside the 0.5 margin, summed
+        planner = DFPlanner.load(checkpoint, device="cpu", config=dataclasses.replace(
+            FAST, guidance="goal", clearance_weight=weight, clearance_margin=0.5))
+        assert (planner.cost_to_go is not None) == bool(weight)  # goal guidance: loaded for the clearance only
+        planner.reset(seed=0)
+        positions = torch.as_tensor(planner.plan(obs).observations[0])
+        return float((0.5 - cost_to_go.clearance_at(positions)).clamp_min(0).pow(2).sum())
+
+    assert closeness(50.0) < closeness(0.0)
+    with pytest.raises(ValueError, match="clearance_margin > 0"):
+        dataclasses.replace(FAST, clearance_weight=1.0, clearance_margin=0.0)
+
+
 def test_goal_rest_pins_the_plan_to_the_goal_at_rest_from_the_estimated_arrival(tiny_maze_checkpoint, umaze_data):
     from dfplan.cost_to_go import CostToGo
 
