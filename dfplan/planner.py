@@ -228,7 +228,7 @@ class DFPlanner(EpisodicAgent):
         if self.layout.delta_dims and self.config.goal_rest:
             raise ValueError("goal_rest imposes tokens of positions; this model's tokens hold displacements "
                              f"(delta_dims={self.layout.delta_dims}): set goal_rest=0")
-        if self.config.anchor_weight and self.config.anchor_dims > self.layout.obs_dim:
+        if (self.config.anchor_weight or self.config.agreement_weight) and self.config.anchor_dims > self.layout.obs_dim:
             raise ValueError(f"anchor_dims={self.config.anchor_dims} exceeds the observation's {self.layout.obs_dim} entries")
         if self.config.warm_start and self.config.replan_every % self.layout.frame_stack:
             raise ValueError(f"warm_start needs replan_every to be a multiple of frame_stack ({self.layout.frame_stack})")

@@ -93,6 +93,9 @@ def test_agreement_weight_picks_the_candidate_closest_to_the_rest_of_the_previou
         dataclasses.replace(FAST, agreement_weight=1.0)  # one candidate: nothing to rank
     with pytest.raises(ValueError, match="agreement_weight must be >= 0"):
         dataclasses.replace(FAST, candidates=2, agreement_weight=-1.0)
+    with pytest.raises(ValueError, match="anchor_dims=9 exceeds"):
+        DFPlanner.load(tiny_maze_checkpoint, device="cpu",
+                       config=dataclasses.replace(FAST, candidates=2, agreement_weight=1.0, anchor_dims=9))
 
 
 def run(planner, seed, steps=25):
