@@ -501,7 +501,7 @@ class DFPlanner(EpisodicAgent):
 
     def _load_inverse(self) -> InverseDynamics:
         """The inverse-dynamics head named by ``config.inverse_model``, else ``<checkpoint>.inverse.pt``."""
-        path = self._side_file(self.config.inverse_model, ".inverse.pt", "action_mode='inverse'",
+        path = self._side_file(self.config.inverse_model, ".inverse.pt", "action_mode='inverse' (or 'pursuit' with pursuit_dims)",
                                "inverse-dynamics model", "python -m dfplan train-inverse --data ... --out ...")
         model = load_inverse_dynamics(path, self.device)
         if (model.obs_dim, model.action_dim) != (self.layout.obs_dim, self.layout.action_dim):

@@ -211,6 +211,39 @@ def test_pursuit_index_names_the_point_pursuit_target_aims_at_and_bad_pursuit_di
                                                                                        pursuit_dims=9))
 
 
+def test_pursuit_with_pursuit_dims_aims_the_action_head_at_the_planned_state_lookahead_ahead(tiny_maze_checkpoint,
+                                                                                               tmp_path):
+    import shutil
+
+    from dfplan.planner import pursuit_index
+
+    class Recorder:  # an ActionHead that remembers what it was asked
+        def __init__(self):
+            self.calls = []
+
+        def act(self, obs, target, lead):
+            self.calls.append((obs.copy(), target.copy(), lead))
+            return np.full((len(obs), 2), 0.25, np.float32)
+
+    config = dataclasses.replace(FAST, action_mode="pursuit", pursuit_dims=2, lookahead=0.3)
+    head = Recorder()
+    planner = DFPlanner.load(tiny_maze_checkpoint, device="cpu", config=config, inverse=head)
+    obs, _ = envs.make("maze2d-umaze-v1").reset(seed=0)
+    planner.reset(seed=0)
+    action = planner.act(obs)
+    plan = planner.current_plan()[0]
+    ahead, _ = pursuit_index(plan[:, :2], obs["observation"][:2], 0.3)
+    (seen, target, lead), = head.calls
+    np.testing.assert_array_equal(action, [0.25, 0.25])  # the head's action, not a PD law's
+    np.testing.assert_array_equal(target[0], plan[ahead])
+    np.testing.assert_allclose(seen[0], obs["observation"], rtol=1e-6)  # the state, as float32
+    assert lead == ahead + 1  # steps from now to that planned state
+    checkpoint = tmp_path / "maze.pt"  # no head given and none beside the checkpoint: it looks for the model's own
+    shutil.copy(tiny_maze_checkpoint, checkpoint)
+    with pytest.raises(FileNotFoundError, match=r"pursuit_dims.*maze\.inverse\.pt"):
+        DFPlanner.load(checkpoint, device="cpu", config=config)
+
+
 def test_goal_hold_brakes_onto_the_goal_only_inside_its_radius(tiny_maze_checkpoint):
     obs, _ = envs.make("maze2d-umaze-v1").reset(seed=0)
     position, velocity = obs["observation"][:2], np.array([0.3, -0.2], np.float32)
