@@ -220,6 +220,13 @@ DF_VARIANTS: dict[str, Variant] = {
                                            "estimate beside the bounded goal pull)",
                                            _change(SELF_GUIDED, {"pd_near": 0.5, "reward_weight": 1.0}),
                                            f"{VARIANT_CHECKPOINTS}/{{maze}}-gcr.pt"),
+    "self-guided+pd-near+value3": Variant("`self-guided+pd-near` on a model whose reward channel holds the hindsight "
+                                          "goal's discounted value γ^(steps to arrival), γ = 0.995, goals up to 4 "
+                                          "windows ahead (the Large self-guided model fine-tuned 6k steps at batch 64 "
+                                          "with `--goal-value 0.995 --hindsight-reach 4`), its sum rewarded at weight 3 "
+                                          "(`reward_weight=3`): DF's own dense value estimate, reaching past the plan's end",
+                                          _change(SELF_GUIDED, {"pd_near": 0.5, "reward_weight": 3.0}),
+                                          f"{VARIANT_CHECKPOINTS}/{{maze}}-gcv.pt"),
     "self-guided+reward": Variant("`self-guided` whose guidance and ranking also reward the model's own predicted "
                                   "return (`reward_weight=3`)", _change(SELF_GUIDED, {"reward_weight": 3.0}),
                                   f"{VARIANT_CHECKPOINTS}/{{maze}}-gcr.pt"),

@@ -67,6 +67,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--goal-reward", type=float, default=0.0, metavar="RADIUS",
                         help="with --goal-conditioned: a reward channel trained on the hindsight goal's sparse reward "
                              "(1 within RADIUS of it, e.g. 0.5), so the model predicts its own return for any goal")
+    parser.add_argument("--goal-value", type=float, default=0.0, metavar="GAMMA",
+                        help="with --goal-reward: the reward channel holds the hindsight goal's discounted value "
+                             "GAMMA^(steps to arrival) instead of its sparse reward (e.g. 0.995): dense, so guidance "
+                             "by it reaches beyond the plan's end")
+    parser.add_argument("--hindsight-reach", type=float, default=2.0, metavar="WINDOWS",
+                        help="with --goal-conditioned: hindsight goals lie up to this many windows ahead (default 2)")
     add_arguments(parser, ModelConfig, "model", exclude=("model.layout.obs_dim", "model.layout.action_dim"))
     add_arguments(parser, TrainConfig, "train")
 
@@ -101,6 +107,10 @@ def train_model(args: argparse.Namespace, data, out: Path, meta: dict) -> Path:
         raise ValueError("--goal-reward relabels rewards with hindsight goals: add --goal-conditioned")
     if args.goal_reward < 0:
         raise ValueError(f"--goal-reward must be a radius > 0, got {args.goal_reward}")
+    if args.goal_value and not args.goal_reward:
+        raise ValueError("--goal-value relabels the reward channel with the goal's value: add --goal-reward RADIUS")
+    if args.hindsight_reach != 2.0 and not args.goal_conditioned:
+        raise ValueError("--hindsight-reach sets how far hindsight goals lie: add --goal-conditioned")
     if args.goal_conditioned:
         base = dataclasses.replace(base, token_cond_dim=2)
     if args.goal_reward:
@@ -114,10 +124,12 @@ def train_model(args: argparse.Namespace, data, out: Path, meta: dict) -> Path:
             raise ValueError("--goal-conditioned takes 2-D goals (the leading x, y of the observation): "
                              "leave --model.token_cond_dim at 2")
         source = HindsightGoals(data, model_config.layout, model_config.horizon, goal_dims=2,
-                                reward_radius=args.goal_reward)
+                                reach=args.hindsight_reach, reward_radius=args.goal_reward, discount=args.goal_value)
         meta["token_cond"] = "goal"
+        meta["hindsight_reach"] = args.hindsight_reach
         if args.goal_reward:
-            meta["reward"] = {"kind": "hindsight-goal", "radius": args.goal_reward}
+            meta["reward"] = {"kind": "hindsight-goal-value" if args.goal_value else "hindsight-goal",
+                              "radius": args.goal_reward, **({"discount": args.goal_value} if args.goal_value else {})}
     minutes = tuple(float(m) for m in comma_floats(args.snapshot_minutes, "snapshot-minutes")) if args.snapshot_minutes else ()
     model = train(model_config, train_config, source, out, resume=args.resume, meta=meta, snapshot_minutes=minutes)
     print(f"{model.num_parameters():,} parameters -> {out / 'checkpoint.pt'}")

@@ -225,10 +225,18 @@ class HindsightGoals:
     (its own value estimate; reward guidance then needs no goal-specific cost). The
     normalizer's reward statistics are those of the relabelled rewards (:attr:`trajectories`
     carries them).
+
+    ``discount = γ > 0`` (with ``reward_radius``) relabels them as a *value* instead: step ``t``'s
+    reward is ``γ^k``, ``k`` the steps from its next observation until the episode first comes
+    within ``reward_radius`` of ``g`` (0 when it does not within the goal's offset), so the
+    channel is dense — it grows along the data's way to the goal from as far as a hindsight goal
+    reaches (``reach`` windows), where the sparse reward is 0 until arrival. Guidance by its sum
+    then pulls a plan along the route towards a goal beyond the plan's end: DF's own long-range
+    value estimate, learned from the data stream alone.
     """
 
     def __init__(self, data: Trajectories, layout: TokenLayout, horizon: int, goal_dims: int = 2,
-                 reach: float = 2.0, reward_radius: float = 0.0) -> None:
+                 reach: float = 2.0, reward_radius: float = 0.0, discount: float = 0.0) -> None:
         if not 1 <= goal_dims <= data.obs_dim:
             raise ValueError(f"goal_dims must be in [1, {data.obs_dim}], got {goal_dims}")
         if reach <= 0:
@@ -236,7 +244,10 @@ class HindsightGoals:
         if reward_radius < 0 or (reward_radius > 0 and not layout.use_reward):
             raise ValueError("reward_radius must be >= 0, and > 0 only for a layout with the reward channel "
                              f"(use_reward=True); got {reward_radius} with use_reward={layout.use_reward}")
-        self.goal_dims, self.reach, self.reward_radius = goal_dims, reach, reward_radius
+        if not 0 <= discount < 1 or (discount and not reward_radius):
+            raise ValueError(f"discount must be in [0, 1) and needs reward_radius > 0, got {discount} with "
+                             f"reward_radius={reward_radius}")
+        self.goal_dims, self.reach, self.reward_radius, self.discount = goal_dims, reach, reward_radius, discount
         self.windows = WindowSampler(data, layout, horizon)
         self.trajectories = data if not reward_radius else self._relabelled_stream(data)
 
@@ -245,37 +256,56 @@ class HindsightGoals:
         return self.trajectories.num_steps
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Window:
-        window, goal = self._draw(batch_size, generator)
+        window, goal, where = self._draw(batch_size, generator)
         if self.reward_radius:
-            window.tokens = self._relabel(window.tokens, goal, window.cond)
+            window.tokens = self._relabel(window.tokens, goal, window.cond, where)
         window.token_cond = goal[:, None, :].expand(-1, self.windows.horizon, -1).contiguous()
         return window
 
-    def _draw(self, batch_size: int, generator: torch.Generator) -> tuple[Window, Tensor]:
-        """Plain windows and their hindsight goals ``(B, goal_dims)``."""
+    @property
+    def _span(self) -> int:
+        return self.windows.horizon * self.windows.layout.frame_stack
+
+    def _draw(self, batch_size: int, generator: torch.Generator) -> tuple[Window, Tensor, tuple[np.ndarray, np.ndarray]]:
+        """Plain windows, their hindsight goals ``(B, goal_dims)`` and where they lie ``(episode, start)``."""
         index = torch.randint(len(self.windows), (batch_size,), generator=generator).numpy()
         window = self.windows.get(index)
         episode, start = self.windows.locate(index)
-        span = self.windows.horizon * self.windows.layout.frame_stack
-        offset = torch.randint(1, max(2, int(self.reach * span) + 1), (batch_size,), generator=generator).numpy()
+        offset = torch.randint(1, max(2, int(self.reach * self._span) + 1), (batch_size,), generator=generator).numpy()
         goal = self.windows.observation_at(episode, start + offset)[:, : self.goal_dims]
-        return window, torch.from_numpy(goal).float()
+        return window, torch.from_numpy(goal).float(), (episode, start)
 
-    def _relabel(self, tokens: Tensor, goal: Tensor, cond: Tensor) -> Tensor:
-        """Tokens ``(B, T, D)`` with the reward channel replaced by arrival at ``goal (B, G)`` (``cond (B, O)``:
-        the windows' conditioning observations, where a ``delta_dims`` layout's positions start)."""
+    def _relabel(self, tokens: Tensor, goal: Tensor, cond: Tensor, where: tuple[np.ndarray, np.ndarray]) -> Tensor:
+        """Tokens ``(B, T, D)`` with the reward channel replaced by arrival at ``goal (B, G)`` — or its
+        discounted value (``discount``) — (``cond (B, O)``: the windows' conditioning observations, where a
+        ``delta_dims`` layout's positions start; ``where``: their ``(episode, start)``)."""
         layout = self.windows.layout
         steps = layout.to_steps(tokens).clone()  # (B, N, step_dim)
-        position = layout.observations(layout.absolute(tokens, cond))[..., : self.goal_dims]
-        arrived = (position - goal[:, None, :]).norm(dim=-1) < self.reward_radius
-        steps[..., layout.action_dim] = arrived.float()
+        if self.discount:
+            steps[..., layout.action_dim] = self._values(goal, *where, steps.shape[1])
+        else:
+            position = layout.observations(layout.absolute(tokens, cond))[..., : self.goal_dims]
+            arrived = (position - goal[:, None, :]).norm(dim=-1) < self.reward_radius
+            steps[..., layout.action_dim] = arrived.float()
         return steps.reshape(tokens.shape)
+
+    def _values(self, goal: Tensor, episode: np.ndarray, start: np.ndarray, n_steps: int) -> Tensor:
+        """``(B, N)``: ``γ^k`` for each window step, ``k`` the steps from its next observation ``o_{start+i+1}``
+        to the episode's first observation within ``reward_radius`` of ``goal`` (0 if none by the farthest
+        hindsight offset, or the window's end)."""
+        ahead = int(self.reach * self._span) + n_steps
+        later = self.windows.observation_at(episode[:, None], start[:, None] + 1 + np.arange(ahead)[None, :])
+        arrived = np.linalg.norm(later[..., : self.goal_dims] - goal.numpy()[:, None, :], axis=-1) < self.reward_radius
+        index = np.where(arrived, np.arange(ahead)[None, :], ahead)  # (B, ahead): own index where arrived
+        first = np.minimum.accumulate(index[:, ::-1], axis=1)[:, ::-1][:, :n_steps]  # next arrival at or after i
+        k = first - np.arange(n_steps)[None, :]
+        return torch.from_numpy(np.where(first < ahead, self.discount ** k, 0.0)).float()
 
     def _relabelled_stream(self, data: Trajectories, windows: int = 4096, seed: int = 0) -> Trajectories:
         """``data`` with its rewards replaced by a sample of relabelled ones (for the normalizer's
         reward statistics: the stream's own rewards are for other goals)."""
-        window, goal = self._draw(windows, torch.Generator().manual_seed(seed))
-        relabelled = self.windows.layout.rewards(self._relabel(window.tokens, goal, window.cond))
+        window, goal, where = self._draw(windows, torch.Generator().manual_seed(seed))
+        relabelled = self.windows.layout.rewards(self._relabel(window.tokens, goal, window.cond, where))
         real = window.mask.repeat_interleave(self.windows.layout.frame_stack, dim=1)
         rewards = np.resize(relabelled[real].numpy().astype(np.float32), data.num_steps)  # same statistics, one per step
         return Trajectories(data.observations, data.actions, rewards, data.episode_lengths)

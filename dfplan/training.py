@@ -35,6 +35,7 @@ from dfplan.device import resolve_device
 from dfplan.files import atomic_write_text
 from dfplan.model import DiffusionForcing, ModelConfig
 from dfplan.noise_patterns import check_pattern
+from dfplan.normalizer import Normalizer
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -57,6 +58,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     noise_pattern: str = "independent"  # independent (Diffusion Forcing) | teacher_forcing | full_sequence (baselines)
     init_from: str = ""  # a checkpoint of the same model whose (EMA) weights start the run: fine-tuning, longer training
+    init_refit_rewards: bool = False  # with init_from: refit the reward channel's normalizer on this run's data (rewards relabelled otherwise than the source's), keep the rest
 
     def __post_init__(self) -> None:
         check_pattern(self.noise_pattern)
@@ -66,6 +68,8 @@ class TrainConfig:
             raise ValueError("need lr > 0, warmup_steps >= 0, 0 <= ema_decay < 1, grad_clip >= 0")
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; valid: {', '.join(PRECISIONS)}")
+        if self.init_refit_rewards and not self.init_from:
+            raise ValueError("init_refit_rewards refits the normalizer of an init_from checkpoint: set init_from")
 
 
 def learning_rate_factor(step: int, config: TrainConfig) -> float:
@@ -154,6 +158,17 @@ def _init_weights(model: DiffusionForcing, model_config: ModelConfig, path: str)
             "init_train_wall_s": source_meta.get("train_wall_s")}
 
 
+def _refit_rewards(model: DiffusionForcing, data: Trajectories | None) -> None:
+    """Set the reward channel's normalizer statistics to those of ``data`` (the source checkpoint's are for
+    rewards that meant something else); the action and observation statistics stay the source's."""
+    if data is None or not model.layout.use_reward or model.normalizer.mode == "none":
+        raise ValueError("init_refit_rewards needs a model with the reward channel, a normalizer and data to fit it on")
+    fitted = Normalizer(model.layout, model.normalizer.mode).fit(data)
+    channel = model.layout.action_dim
+    model.normalizer.step_loc[channel] = fitted.step_loc[channel]
+    model.normalizer.step_scale[channel] = fitted.step_scale[channel]
+
+
 def train(model_config: ModelConfig, train_config: TrainConfig, data: Trajectories | WindowSource,
           out_dir: str | os.PathLike, *, resume: bool = False, progress: bool = True,
           meta: dict | None = None, snapshot_minutes: tuple[float, ...] = ()) -> DiffusionForcing:
@@ -188,6 +203,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data: Trajectori
     if behind is not None:
         model.normalizer.fit(behind)
     init_meta = _init_weights(model, model_config, train_config.init_from) if train_config.init_from else {}
+    if train_config.init_refit_rewards:
+        _refit_rewards(model, behind)
     model.to(device)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(train_config.ema_decay), use_buffers=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay)

@@ -97,6 +97,50 @@ def test_goal_rewards_are_relabelled_to_arrival_at_the_hindsight_goal():
         HindsightGoals(counting_episodes(), LAYOUT, horizon=4, reward_radius=0.5)
 
 
+def test_goal_values_are_the_discounted_steps_to_the_first_arrival():
+    layout = dataclasses.replace(LAYOUT, use_reward=True)
+    goals = HindsightGoals(counting_episodes(), layout, horizon=4, reach=3.0, reward_radius=0.5, discount=0.9)
+    window = goals.sample(128, torch.Generator().manual_seed(0))
+    x = layout.observations(window.tokens)[..., 0]  # (B, 8) next positions: x counts the steps
+    goal = window.token_cond[:, 0, :1]
+    to_go = goal - x  # steps from each next position to the goal's (radius 0.5 < one step: exact arrival)
+    expected = torch.where(to_go >= 0, 0.9 ** to_go.clamp_min(0), torch.zeros(()))  # passed it: never again
+    real = window.mask.repeat_interleave(layout.frame_stack, dim=1)
+    assert torch.allclose(layout.rewards(window.tokens)[real], expected[real])
+    assert (to_go[real] > 8).any()  # goals beyond the window still give a value, where the sparse reward is 0
+    assert 0 < goals.trajectories.rewards.mean() < 1
+    with pytest.raises(ValueError, match="discount"):
+        HindsightGoals(counting_episodes(), layout, horizon=4, discount=0.9)  # a value needs an arrival radius
+    with pytest.raises(ValueError, match="discount"):
+        HindsightGoals(counting_episodes(), layout, horizon=4, reward_radius=0.5, discount=1.0)
+
+
+def test_goal_value_flag_trains_a_value_channel_and_refits_only_its_normalizer_from_a_reward_model(
+        umaze_data, tmp_path, capsys):
+    umaze_data.save(tmp_path / "umaze.npz")
+    tiny = ["--data", str(tmp_path / "umaze.npz"), "--device", "cpu", "--model.horizon", "6", "--model.denoiser.width", "32",
+            "--model.denoiser.depth", "1", "--model.denoiser.heads", "2", "--train.steps", "10", "--train.batch_size", "8",
+            "--train.warmup_steps", "2", "--train.checkpoint_every", "10", "--goal-conditioned"]
+    assert cli.main(["train", *tiny, "--goal-value", "0.99", "--out", str(tmp_path / "a")]) != 0
+    assert "add --goal-reward" in capsys.readouterr().err
+    assert cli.main(["train", *tiny, "--goal-reward", "0.5", "--out", str(tmp_path / "sparse")]) == 0
+    sparse = tmp_path / "sparse" / "checkpoint.pt"
+    assert cli.main(["train", *tiny, "--goal-reward", "0.5", "--goal-value", "0.99", "--hindsight-reach", "4",
+                     "--train.init_from", str(sparse), "--train.init_refit_rewards", "true",
+                     "--out", str(tmp_path / "value")]) == 0
+    before = DFPlanner.load(sparse, device="cpu", guidance="none").model.normalizer
+    planner = DFPlanner.load(tmp_path / "value" / "checkpoint.pt", device="cpu", guidance="none")
+    after = planner.model.normalizer
+    assert planner.meta["reward"] == {"kind": "hindsight-goal-value", "radius": 0.5, "discount": 0.99}
+    assert planner.meta["hindsight_reach"] == 4.0
+    channel = planner.layout.action_dim
+    keep = [i for i in range(len(after.step_loc)) if i != channel]
+    assert torch.equal(after.step_loc[keep], before.step_loc[keep])  # the source's units, but for the rewards
+    assert after.step_loc[channel] != before.step_loc[channel]  # refit on the values
+    assert cli.main(["train", *tiny, "--train.init_refit_rewards", "true", "--out", str(tmp_path / "b")]) != 0
+    assert "set init_from" in capsys.readouterr().err
+
+
 def test_goal_reward_flag_trains_a_reward_channel_and_needs_goal_conditioning(umaze_data, tiny_maze_checkpoint, tmp_path, capsys):
     umaze_data.save(tmp_path / "umaze.npz")
     tiny = ["--device", "cpu", "--model.horizon", "6", "--model.denoiser.width", "32", "--model.denoiser.depth", "1",
