@@ -11,6 +11,7 @@ import envs
 from agents.ant_oracle import AntOracleAgent
 from benchmarks import evaluate as evaluate_module
 from benchmarks import run as run_module
+from benchmarks.variants import DF_WALKER
 from envs.ant_walker import WALKER_ENV, AntWalker, mlp
 
 
@@ -267,13 +268,17 @@ def test_the_antmaze_suite_evaluates_df_and_the_roadmap_from_each_envs_shipped_f
                      "--planner.guidance", "goal", "--planner.velocity_weight", "0", "--planner.horizon", "4"]) == 0
     shutil.copyfile(ant_cost_file, shipped.with_suffix(".cost.pt"))
     results = tmp_path / "results.json"
-    run_module.main(["--suite", "antmaze", "--agents", "df,roadmap,oracle", "--envs", env_id, "--episodes", "1",
-                     "--workers", "0", "--no-progress", "--no-report", "--results", str(results)])
+    run_module.main(["--suite", "antmaze", "--agents", "df,df/walker,roadmap,oracle", "--envs", env_id, "--episodes",
+                     "1", "--workers", "0", "--no-progress", "--no-report", "--results", str(results)])
     assert "beside the committed rows (results/antmaze/results.json)" in capsys.readouterr().out
-    rows = {row["agent"]: row for row in json.loads(results.read_text())}
-    assert set(rows) == {"df", "roadmap", "oracle"} and all(row["env"] == env_id for row in rows.values())
+    rows = {row["agent"] + ("" if row["variant"] == "default" else "/" + row["variant"]): row
+            for row in json.loads(results.read_text())}
+    assert set(rows) == {"df", "df/walker", "roadmap", "oracle"} and all(row["env"] == env_id for row in rows.values())
     assert rows["oracle"]["extra"]["walker"]["budget"] == "untrained" and rows["oracle"]["extra"]["walker_reach"] > 0
     assert rows["df"]["extra"]["planner"]["action_mode"] == "diffused"
+    walked = rows["df/walker"]["extra"]  # the same shipped plans, walked by the walker the lead ahead
+    assert walked["executor"] == "walker" and walked["walker"]["budget"] == "untrained"
+    assert walked["planner"]["action_mode"] == "inverse" and walked["planner"]["inverse_lead"] == DF_WALKER["inverse_lead"]
     assert rows["roadmap"]["extra"]["roadmap"]["route"] == "path" and rows["roadmap"]["extra"]["walker"]["budget"] == "untrained"
     shipped.with_suffix(".cost.pt").unlink()
     code = run_module.main(["--suite", "antmaze", "--agents", "roadmap", "--envs", env_id, "--episodes", "1",
