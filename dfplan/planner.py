@@ -370,12 +370,18 @@ class DFPlanner(EpisodicAgent):
     def plan(self, obs: Observation, on_row: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None) -> Plan:
         """Sample a plan from ``obs`` (single or batch) without acting; the episode state is untouched.
         ``on_row`` sees every row of the scheduling matrix (:func:`dfplan.sampler.sample`; with
-        ``candidates`` > 1 the batch holds every candidate; not with search)."""
+        ``candidates`` > 1 the batch holds every candidate; not with search), its clean-token
+        prediction in raw units with positions as the plan has them (a ``delta_dims`` model's
+        displacements summed from the observation)."""
         batch = self._as_batch(obs)
         goals = None if batch.goals is None else self._tensor(batch.goals)
+        states = self._tensor(batch.states)
         if on_row is not None and self.config.search.width:
             raise ValueError("on_row follows one sampling run; search runs many: set search.width=0")
-        return self._sample(self._tensor(batch.states), goals, self._horizon(0), context=None, on_row=on_row)
+        if on_row is not None and self.layout.delta_dims:
+            seen, rep = on_row, self.config.candidates
+            on_row = lambda m, x0, k: seen(m, self.layout.absolute(x0, states.repeat_interleave(rep, dim=0)), k)  # noqa: E731
+        return self._sample(states, goals, self._horizon(0), context=None, on_row=on_row)
 
     def current_plan(self) -> list[np.ndarray]:
         """The plan each env is executing: planned observations ``(N, O)`` per env (raw units)."""

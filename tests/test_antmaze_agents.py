@@ -524,6 +524,11 @@ def test_a_displacement_model_plans_positions_from_where_the_ant_is_and_is_guide
     start = np.concatenate([obs["achieved_goal"], obs["observation"]])
     moves = planner.layout.observations(torch.from_numpy(plan.tokens))[0, :, :2].numpy()  # stored displacements
     np.testing.assert_allclose(plan.observations[0, :, :2], start[:2] + np.cumsum(moves, 0), atol=1e-4)
+    rows = []  # what a row of the matrix predicts (benchmarks.settling reads it) has positions, as the plan does
+    planner.reset(seed=0)
+    again = planner.plan(obs, on_row=lambda m, x0, k: rows.append(planner.layout.observations(x0)[0, :, :2].numpy()))
+    np.testing.assert_allclose(again.observations[0, :, :2], plan.observations[0, :, :2], atol=1e-5)
+    np.testing.assert_allclose(rows[-1], plan.observations[0, :, :2], atol=1e-3)  # the last row's x0 is the plan
     tokens, states = torch.from_numpy(plan.tokens), torch.from_numpy(start[None].astype(np.float32))
     goal = torch.from_numpy(obs["desired_goal"][None].astype(np.float32))
     guided = planner.with_config(dataclasses.replace(planner.config, guidance="goal"))
