@@ -150,3 +150,12 @@ def test_measured_rows_are_stamped_with_wall_time_commit_date_and_command(monkey
     assert row["date"].endswith("+00:00")  # UTC, to the second
     assert set(provenance.stamp(time.perf_counter(), command, wall_key="eval_wall_s")) == {"eval_wall_s", "commit",
                                                                                           "date", "command"}
+
+
+@pytest.mark.parametrize("suite", ["maze2d", "antmaze"])
+def test_every_committed_row_was_recorded_from_committed_code(suite):
+    from pathlib import Path
+
+    rows = load_rows(Path(__file__).resolve().parents[1] / "results" / suite / "results.json")
+    assert rows
+    assert [(row.env, row.agent, row.variant) for row in rows if row.commit.endswith("-dirty")] == []
