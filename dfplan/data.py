@@ -230,9 +230,10 @@ class HindsightGoals:
     reward is ``γ^k``, ``k`` the steps from its next observation until the episode first comes
     within ``reward_radius`` of ``g`` (0 when it does not within the goal's offset), so the
     channel is dense — it grows along the data's way to the goal from as far as a hindsight goal
-    reaches (``reach`` windows), where the sparse reward is 0 until arrival. Guidance by its sum
-    then pulls a plan along the route towards a goal beyond the plan's end: DF's own long-range
-    value estimate, learned from the data stream alone.
+    reaches (``reach`` windows), where the sparse reward is 0 until arrival: DF's own long-range
+    value estimate, learned from the data stream alone, meant to pull a plan towards a goal
+    beyond its end (measured on Maze2D Large, docs/maze-suite.md: at the CPU budget it ranks
+    places by straight-line nearness and does not route round walls).
     """
 
     def __init__(self, data: Trajectories, layout: TokenLayout, horizon: int, goal_dims: int = 2,
