@@ -71,7 +71,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --goal-reward: the reward channel holds the hindsight goal's discounted value "
                              "GAMMA^(steps to arrival) instead of its sparse reward (e.g. 0.995): dense, so guidance "
                              "by it reaches beyond the plan's end")
-    parser.add_argument("--hindsight-reach", type=float, default=2.0, metavar="WINDOWS",
+    parser.add_argument("--hindsight-reach", type=float, metavar="WINDOWS",
                         help="with --goal-conditioned: hindsight goals lie up to this many windows ahead (default 2)")
     add_arguments(parser, ModelConfig, "model", exclude=("model.layout.obs_dim", "model.layout.action_dim"))
     add_arguments(parser, TrainConfig, "train")
@@ -109,7 +109,7 @@ def train_model(args: argparse.Namespace, data, out: Path, meta: dict) -> Path:
         raise ValueError(f"--goal-reward must be a radius > 0, got {args.goal_reward}")
     if args.goal_value and not args.goal_reward:
         raise ValueError("--goal-value relabels the reward channel with the goal's value: add --goal-reward RADIUS")
-    if args.hindsight_reach != 2.0 and not args.goal_conditioned:
+    if args.hindsight_reach is not None and not args.goal_conditioned:
         raise ValueError("--hindsight-reach sets how far hindsight goals lie: add --goal-conditioned")
     if args.goal_conditioned:
         base = dataclasses.replace(base, token_cond_dim=2)
@@ -123,10 +123,11 @@ def train_model(args: argparse.Namespace, data, out: Path, meta: dict) -> Path:
         if model_config.token_cond_dim != 2:
             raise ValueError("--goal-conditioned takes 2-D goals (the leading x, y of the observation): "
                              "leave --model.token_cond_dim at 2")
+        reach = {} if args.hindsight_reach is None else {"reach": args.hindsight_reach}
         source = HindsightGoals(data, model_config.layout, model_config.horizon, goal_dims=2,
-                                reach=args.hindsight_reach, reward_radius=args.goal_reward, discount=args.goal_value)
+                                reward_radius=args.goal_reward, discount=args.goal_value, **reach)
         meta["token_cond"] = "goal"
-        meta["hindsight_reach"] = args.hindsight_reach
+        meta["hindsight_reach"] = source.reach
         if args.goal_reward:
             meta["reward"] = {"kind": "hindsight-goal-value" if args.goal_value else "hindsight-goal",
                               "radius": args.goal_reward, **({"discount": args.goal_value} if args.goal_value else {})}

@@ -378,9 +378,9 @@ class DFPlanner(EpisodicAgent):
         states = self._tensor(batch.states)
         if on_row is not None and self.config.search.width:
             raise ValueError("on_row follows one sampling run; search runs many: set search.width=0")
-        if on_row is not None and self.layout.delta_dims:
-            seen, rep = on_row, self.config.candidates
-            on_row = lambda m, x0, k: seen(m, self.layout.absolute(x0, states.repeat_interleave(rep, dim=0)), k)  # noqa: E731
+        if on_row is not None:  # positions as the plan has them (absolute() passes other models' tokens through)
+            seen, starts = on_row, states.repeat_interleave(self.config.candidates, dim=0)
+            on_row = lambda m, x0, k: seen(m, self.layout.absolute(x0, starts), k)  # noqa: E731
         return self._sample(states, goals, self._horizon(0), context=None, on_row=on_row)
 
     def current_plan(self) -> list[np.ndarray]:

@@ -139,6 +139,14 @@ def test_goal_value_flag_trains_a_value_channel_and_refits_only_its_normalizer_f
     assert after.step_loc[channel] != before.step_loc[channel]  # refit on the values
     assert cli.main(["train", *tiny, "--train.init_refit_rewards", "true", "--out", str(tmp_path / "b")]) != 0
     assert "set init_from" in capsys.readouterr().err
+    plain = [arg for arg in tiny if arg != "--goal-conditioned"]
+    assert cli.main(["train", *plain, "--hindsight-reach", "4", "--out", str(tmp_path / "c")]) != 0
+    assert "add --goal-conditioned" in capsys.readouterr().err
+    plain += ["--model.layout.use_reward", "false"]
+    assert cli.main(["train", *plain, "--out", str(tmp_path / "plain")]) == 0  # no reward channel to refit
+    assert cli.main(["train", *plain, "--train.init_from", str(tmp_path / "plain" / "checkpoint.pt"),
+                     "--train.init_refit_rewards", "true", "--out", str(tmp_path / "d")]) != 0
+    assert "needs a model with the reward channel" in capsys.readouterr().err
 
 
 def test_goal_reward_flag_trains_a_reward_channel_and_needs_goal_conditioning(umaze_data, tiny_maze_checkpoint, tmp_path, capsys):
